@@ -1,0 +1,439 @@
+//! The connection options every module shares, and the one way modules talk to Redis.
+//!
+//! Option names follow community.general's redis modules (`login_host`, `login_port`, ...), so
+//! playbooks move over unchanged. Unlike community.general, `tls` defaults to false, as Redis does,
+//! for every module alike. Errors name the address and the cause (refused, timeout, wrong password,
+//! TLS handshake), because "connection error" alone sends an operator hunting.
+
+use crate::info::Info;
+use crate::module::Params;
+use crate::spec::{ArgType, Opt, Spec};
+use redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo};
+use std::fmt;
+use std::time::Duration;
+
+/// The shared connection options, to be added to every module's spec.
+#[must_use]
+pub fn connection_options() -> Vec<Opt> {
+    vec![
+        Opt::str("login_host").default("localhost"),
+        Opt::int("login_port").default(6379),
+        Opt::str("login_user"),
+        Opt::str("login_password").no_log(),
+        Opt::int("login_db").default(0),
+        Opt::bool("tls").default(false),
+        Opt::bool("validate_certs").default(true),
+        Opt::path("ca_certs"),
+        Opt::path("client_cert_file"),
+        Opt::path("client_key_file"),
+        Opt::float("connect_timeout").default(5.0),
+    ]
+}
+
+/// Adds the connection options (and their constraints) to a module's own options.
+#[must_use]
+pub fn with_connection_options(own: Vec<Opt>) -> Spec {
+    let mut options = own;
+    options.extend(connection_options());
+    let mut spec = Spec::new(options);
+    spec = spec.required_together(&["client_cert_file", "client_key_file"]);
+    spec
+}
+
+/// Resolved connection settings of one invocation.
+#[derive(Clone, Debug)]
+pub struct ConnectionParams {
+    pub host: String,
+    pub port: u16,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub db: i64,
+    pub tls: bool,
+    pub validate_certs: bool,
+    pub ca_certs: Option<String>,
+    pub client_cert_file: Option<String>,
+    pub client_key_file: Option<String>,
+    pub timeout: Duration,
+}
+
+/// Why talking to Redis failed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConnectionError {
+    /// An option value that cannot work (bad port, unreadable certificate file).
+    Config { detail: String },
+    Refused { addr: String },
+    Timeout { addr: String, secs: f64 },
+    Resolve { addr: String, detail: String },
+    /// The server rejected the credentials (WRONGPASS).
+    Auth { addr: String, detail: String },
+    /// The server wants a password and none was given (NOAUTH).
+    NoAuth { addr: String },
+    Tls { addr: String, detail: String },
+    /// The server closed the connection (a TLS-only port spoken to in plain text does that).
+    Closed { addr: String, detail: String, tls: bool },
+    /// The server answered a command with an error.
+    Command { addr: String, command: String, detail: String },
+    Io { addr: String, detail: String },
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Config { detail } => write!(f, "{detail}"),
+            ConnectionError::Refused { addr } => write!(
+                f,
+                "cannot connect to Redis at {addr}: connection refused (is the server running and listening on that address and port?)"
+            ),
+            ConnectionError::Timeout { addr, secs } => write!(
+                f,
+                "cannot connect to Redis at {addr}: timed out after {secs}s (host unreachable, firewalled, or the server is busy; see connect_timeout)"
+            ),
+            ConnectionError::Resolve { addr, detail } => {
+                write!(f, "cannot resolve the Redis host {addr}: {detail}")
+            }
+            ConnectionError::Auth { addr, detail } => write!(
+                f,
+                "authentication to Redis at {addr} failed: {detail} (check login_user and login_password)"
+            ),
+            ConnectionError::NoAuth { addr } => write!(
+                f,
+                "Redis at {addr} requires authentication (NOAUTH): set login_password (and login_user for an ACL user)"
+            ),
+            ConnectionError::Tls { addr, detail } => write!(
+                f,
+                "TLS handshake with Redis at {addr} failed: {detail} (check tls, ca_certs, validate_certs and the server's tls-port)"
+            ),
+            ConnectionError::Closed { addr, detail, tls } => {
+                write!(f, "Redis at {addr} closed the connection: {detail}")?;
+                if !tls {
+                    write!(f, " (if this port only speaks TLS, set tls=true)")?;
+                }
+                Ok(())
+            }
+            ConnectionError::Command {
+                addr,
+                command,
+                detail,
+            } => write!(f, "Redis at {addr} rejected `{command}`: {detail}"),
+            ConnectionError::Io { addr, detail } => write!(f, "error talking to Redis at {addr}: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+impl ConnectionError {
+    /// True when the server could not be reached at all (as opposed to reached and unhappy).
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::Refused { .. }
+                | ConnectionError::Timeout { .. }
+                | ConnectionError::Resolve { .. }
+                | ConnectionError::Io { .. }
+                | ConnectionError::Closed { .. }
+        )
+    }
+}
+
+impl ConnectionParams {
+    /// Reads the shared options from validated parameters.
+    ///
+    /// # Errors
+    /// A port outside 1-65535 or a negative timeout.
+    pub fn from_params(p: &Params) -> Result<Self, ConnectionError> {
+        let port = p.int("login_port").unwrap_or(6379);
+        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
+            ConnectionError::Config {
+                detail: format!("login_port must be between 1 and 65535, got {port}"),
+            }
+        })?;
+        let timeout = p.float("connect_timeout").unwrap_or(5.0);
+        if !(timeout > 0.0 && timeout.is_finite()) {
+            return Err(ConnectionError::Config {
+                detail: format!("connect_timeout must be a positive number of seconds, got {timeout}"),
+            });
+        }
+        Ok(ConnectionParams {
+            host: p.str("login_host").unwrap_or("localhost").to_string(),
+            port,
+            user: p.str("login_user").map(str::to_string),
+            password: p.str("login_password").map(str::to_string),
+            db: p.int("login_db").unwrap_or(0),
+            tls: p.flag("tls"),
+            validate_certs: p.bool("validate_certs").unwrap_or(true),
+            ca_certs: p.str("ca_certs").map(str::to_string),
+            client_cert_file: p.str("client_cert_file").map(str::to_string),
+            client_key_file: p.str("client_key_file").map(str::to_string),
+            timeout: Duration::from_secs_f64(timeout),
+        })
+    }
+
+    /// The same credentials and TLS settings for another node (a replica, a cluster peer).
+    #[must_use]
+    pub fn for_node(&self, host: &str, port: u16) -> Self {
+        let mut c = self.clone();
+        c.host = host.to_string();
+        c.port = port;
+        c
+    }
+
+    /// `host:port`, with IPv6 hosts in brackets.
+    #[must_use]
+    pub fn address(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    fn read_file(path: &str, what: &str) -> Result<Vec<u8>, ConnectionError> {
+        std::fs::read(path).map_err(|e| ConnectionError::Config {
+            detail: format!("cannot read {what} `{path}`: {e}"),
+        })
+    }
+
+    fn client(&self) -> Result<redis::Client, ConnectionError> {
+        let addr = if self.tls {
+            ConnectionAddr::TcpTls {
+                host: self.host.clone(),
+                port: self.port,
+                insecure: !self.validate_certs,
+                tls_params: None,
+            }
+        } else {
+            ConnectionAddr::Tcp(self.host.clone(), self.port)
+        };
+        let mut redis_info = RedisConnectionInfo::default().set_db(self.db).set_skip_set_lib_name();
+        if let Some(u) = &self.user {
+            redis_info = redis_info.set_username(u);
+        }
+        if let Some(p) = &self.password {
+            redis_info = redis_info.set_password(p);
+        }
+        let info: ConnectionInfo = addr
+            .into_connection_info()
+            .map_err(|e| ConnectionError::Config {
+                detail: format!("invalid Redis address {}: {e}", self.address()),
+            })?
+            .set_redis_settings(redis_info);
+        let needs_certs =
+            self.tls && (self.ca_certs.is_some() || self.client_cert_file.is_some());
+        let client = if needs_certs {
+            let root_cert = match &self.ca_certs {
+                Some(p) => Some(Self::read_file(p, "ca_certs")?),
+                None => None,
+            };
+            let client_tls = match (&self.client_cert_file, &self.client_key_file) {
+                (Some(c), Some(k)) => Some(redis::ClientTlsConfig {
+                    client_cert: Self::read_file(c, "client_cert_file")?,
+                    client_key: Self::read_file(k, "client_key_file")?,
+                }),
+                _ => None,
+            };
+            redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls,
+                    root_cert,
+                },
+            )
+        } else {
+            redis::Client::open(info)
+        };
+        client.map_err(|e| ConnectionError::Config {
+            detail: format!("invalid TLS settings for {}: {e}", self.address()),
+        })
+    }
+
+    /// Opens a connection, authenticated and on `login_db`, with read/write timeouts set.
+    ///
+    /// # Errors
+    /// See [`ConnectionError`]; the message names this address.
+    pub fn connect(&self) -> Result<RedisConn, ConnectionError> {
+        let client = self.client()?;
+        let con = client
+            .get_connection_with_timeout(self.timeout)
+            .map_err(|e| self.classify(&e, "connect"))?;
+        con.set_read_timeout(Some(self.timeout))
+            .and_then(|()| con.set_write_timeout(Some(self.timeout)))
+            .map_err(|e| self.classify(&e, "connect"))?;
+        Ok(RedisConn {
+            con,
+            params: self.clone(),
+        })
+    }
+
+    fn classify(&self, e: &redis::RedisError, command: &str) -> ConnectionError {
+        let addr = self.address();
+        let text = e.to_string();
+        let lower = text.to_lowercase();
+        let code = e.code().unwrap_or("");
+        if e.kind() == redis::ErrorKind::AuthenticationFailed
+            || code == "WRONGPASS"
+            || lower.contains("wrongpass")
+            || lower.contains("invalid password")
+            || lower.contains("invalid username-password")
+        {
+            let detail = if lower.contains("wrongpass") || lower.contains("invalid username-password") {
+                "WRONGPASS invalid username-password pair or user is disabled".to_string()
+            } else {
+                text
+            };
+            return ConnectionError::Auth { addr, detail };
+        }
+        if code == "NOAUTH" || lower.contains("noauth") {
+            return ConnectionError::NoAuth { addr };
+        }
+        if e.is_connection_refusal() || lower.contains("connection refused") {
+            return ConnectionError::Refused { addr };
+        }
+        if e.is_timeout()
+            || lower.contains("timed out")
+            || lower.contains("would block")
+            || lower.contains("temporarily unavailable")
+        {
+            return ConnectionError::Timeout {
+                addr,
+                secs: self.timeout.as_secs_f64(),
+            };
+        }
+        if lower.contains("certificate")
+            || lower.contains("tls")
+            || lower.contains("handshake")
+            || lower.contains("corrupt message")
+            || lower.contains("unknownissuer")
+        {
+            return ConnectionError::Tls { addr, detail: text };
+        }
+        if lower.contains("lookup")
+            || lower.contains("name or service not known")
+            || lower.contains("no address")
+            || lower.contains("name resolution")
+        {
+            return ConnectionError::Resolve { addr, detail: text };
+        }
+        if e.is_connection_dropped()
+            || lower.contains("broken pipe")
+            || lower.contains("connection reset")
+            || lower.contains("end of file")
+            || lower.contains("eof")
+        {
+            return ConnectionError::Closed {
+                addr,
+                detail: text,
+                tls: self.tls,
+            };
+        }
+        if e.is_io_error() {
+            return ConnectionError::Io { addr, detail: text };
+        }
+        ConnectionError::Command {
+            addr,
+            command: command.to_string(),
+            detail: text,
+        }
+    }
+}
+
+/// An open connection that reports errors with its address.
+pub struct RedisConn {
+    con: redis::Connection,
+    params: ConnectionParams,
+}
+
+impl RedisConn {
+    /// `host:port` of this connection.
+    #[must_use]
+    pub fn address(&self) -> String {
+        self.params.address()
+    }
+
+    #[must_use]
+    pub fn params(&self) -> &ConnectionParams {
+        &self.params
+    }
+
+    /// Runs one command. Arguments are strings; the reply is converted to `T`.
+    ///
+    /// # Errors
+    /// The connection failed or the server answered with an error.
+    pub fn cmd<T: FromRedisValue>(&mut self, args: &[&str]) -> Result<T, ConnectionError> {
+        let mut c = redis::cmd(args.first().copied().unwrap_or("PING"));
+        for a in args.iter().skip(1) {
+            c.arg(*a);
+        }
+        c.query::<T>(&mut self.con)
+            .map_err(|e| self.params.classify(&e, &args.iter().take(2).copied().collect::<Vec<_>>().join(" ")))
+    }
+
+    /// `INFO [section]`, parsed.
+    ///
+    /// # Errors
+    /// As for [`RedisConn::cmd`].
+    pub fn info(&mut self, section: Option<&str>) -> Result<Info, ConnectionError> {
+        let text: String = match section {
+            Some(s) => self.cmd(&["INFO", s])?,
+            None => self.cmd(&["INFO", "everything"])?,
+        };
+        Ok(Info::parse(&text))
+    }
+}
+
+/// Spec helper: a list-of-strings option (used by modules for host lists).
+#[must_use]
+pub fn node_list_option(name: &'static str) -> Opt {
+    Opt::list(name, ArgType::Str)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::validate;
+    use serde_json::json;
+
+    fn params(v: serde_json::Value) -> Params {
+        let spec = with_connection_options(vec![]);
+        let m = v.as_object().cloned().unwrap_or_default();
+        Params(validate(&spec, &m).map(|v| v.params).unwrap_or_default())
+    }
+
+    #[test]
+    fn defaults_follow_community_general() {
+        let c = ConnectionParams::from_params(&params(json!({})));
+        let c = c.ok();
+        assert!(c.as_ref().is_some_and(|c| c.host == "localhost"
+            && c.port == 6379
+            && !c.tls
+            && c.validate_certs
+            && c.db == 0));
+    }
+
+    #[test]
+    fn bad_port_is_a_clear_error() {
+        let e = ConnectionParams::from_params(&params(json!({"login_port": 70000}))).err();
+        assert_eq!(
+            e.map(|e| e.to_string()),
+            Some("login_port must be between 1 and 65535, got 70000".to_string())
+        );
+    }
+
+    #[test]
+    fn client_cert_and_key_go_together() {
+        let spec = with_connection_options(vec![]);
+        let m = json!({"client_cert_file": "/a"}).as_object().cloned().unwrap_or_default();
+        assert!(validate(&spec, &m).is_err_and(|e| e.msg
+            == "parameters are required together: client_cert_file, client_key_file"));
+    }
+
+    #[test]
+    fn ipv6_address_is_bracketed() {
+        let mut c = ConnectionParams::from_params(&params(json!({}))).ok();
+        if let Some(c) = c.as_mut() {
+            c.host = "::1".into();
+        }
+        assert_eq!(c.map(|c| c.address()), Some("[::1]:6379".to_string()));
+    }
+}

@@ -1,0 +1,143 @@
+//! Parsing `INFO` replies into values a playbook can compare: numbers as numbers, and
+//! `k=v,k=v` fields (`db0`, `slave0`, `cmdstat_*`) as objects.
+
+use serde_json::{Map, Number, Value};
+
+/// A parsed `INFO` reply.
+#[derive(Clone, Debug, Default)]
+pub struct Info {
+    /// (section, key, raw value) in the server's order.
+    pub fields: Vec<(String, String, String)>,
+}
+
+impl Info {
+    #[must_use]
+    pub fn parse(text: &str) -> Info {
+        let mut section = String::new();
+        let mut fields = Vec::new();
+        for line in text.lines() {
+            let line = line.trim_end_matches('\r');
+            if let Some(name) = line.strip_prefix("# ") {
+                section = name.trim().to_lowercase();
+            } else if let Some((k, v)) = line.split_once(':') {
+                fields.push((section.clone(), k.to_string(), v.to_string()));
+            }
+        }
+        Info { fields }
+    }
+
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(_, k, _)| k == key)
+            .map(|(_, _, v)| v.as_str())
+    }
+
+    #[must_use]
+    pub fn int(&self, key: &str) -> Option<i64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+
+    #[must_use]
+    pub fn float(&self, key: &str) -> Option<f64> {
+        self.get(key).and_then(|v| v.parse().ok())
+    }
+
+    /// Fields of one section, in order.
+    pub fn section<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(s, _, _)| s == name)
+            .map(|(_, k, v)| (k.as_str(), v.as_str()))
+    }
+
+    /// All fields as one flat object with typed values.
+    #[must_use]
+    pub fn to_json(&self) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .map(|(_, k, v)| (k.clone(), parse_value(v)))
+            .collect()
+    }
+}
+
+/// A number when the text is one, an object for `k=v,k=v`, otherwise the string.
+#[must_use]
+pub fn parse_value(s: &str) -> Value {
+    if let Some(n) = parse_number(s) {
+        return n;
+    }
+    if let Some(m) = parse_kv_list(s) {
+        return Value::Object(m);
+    }
+    Value::String(s.to_string())
+}
+
+fn parse_number(s: &str) -> Option<Value> {
+    let plain = !s.is_empty()
+        && s.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '.')
+        && s.chars().any(|c| c.is_ascii_digit())
+        && s.matches('.').count() <= 1;
+    if !plain {
+        return None;
+    }
+    if let Ok(i) = s.parse::<i64>() {
+        return Some(Value::Number(Number::from(i)));
+    }
+    s.parse::<f64>()
+        .ok()
+        .and_then(Number::from_f64)
+        .map(Value::Number)
+}
+
+/// `ip=127.0.0.1,port=6380,state=online` → object; `None` when the text is not of that form.
+#[must_use]
+pub fn parse_kv_list(s: &str) -> Option<Map<String, Value>> {
+    if !s.contains('=') {
+        return None;
+    }
+    let mut m = Map::new();
+    for part in s.split(',') {
+        let (k, v) = part.split_once('=')?;
+        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            return None;
+        }
+        m.insert(k.to_string(), parse_number(v).unwrap_or_else(|| Value::String(v.to_string())));
+    }
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_sections_numbers_and_kv_fields() {
+        let text = "# Server\r\nredis_version:7.0.15\r\nuptime_in_seconds:12\r\n\r\n# Memory\r\nused_memory:1024\r\nmem_fragmentation_ratio:1.50\r\nused_memory_human:1.00K\r\n# Replication\r\nslave0:ip=127.0.0.1,port=6380,state=online,offset=42,lag=0\r\n# Keyspace\r\ndb0:keys=3,expires=1,avg_ttl=100\r\n";
+        let i = Info::parse(text);
+        assert_eq!(i.get("redis_version"), Some("7.0.15"));
+        assert_eq!(i.int("used_memory"), Some(1024));
+        assert_eq!(i.section("memory").count(), 3);
+        let j = i.to_json();
+        assert_eq!(j["redis_version"], json!("7.0.15"));
+        assert_eq!(j["uptime_in_seconds"], json!(12));
+        assert_eq!(j["mem_fragmentation_ratio"], json!(1.5));
+        assert_eq!(j["used_memory_human"], json!("1.00K"));
+        assert_eq!(
+            j["slave0"],
+            json!({"ip": "127.0.0.1", "port": 6380, "state": "online", "offset": 42, "lag": 0})
+        );
+        assert_eq!(j["db0"], json!({"keys": 3, "expires": 1, "avg_ttl": 100}));
+    }
+
+    #[test]
+    fn odd_values_stay_strings() {
+        assert_eq!(parse_value("/usr/bin/redis-server"), json!("/usr/bin/redis-server"));
+        assert_eq!(parse_value("1.2.3"), json!("1.2.3"));
+        assert_eq!(parse_value("-"), json!("-"));
+        assert_eq!(parse_value(""), json!(""));
+        assert_eq!(parse_value("a=b=c"), json!({"a": "b=c"}));
+    }
+}

@@ -1,0 +1,219 @@
+//! Real Redis processes for tests (feature `testing`): started from the Debian packages on
+//! 127.0.0.1, on ports the test picks, in a temp dir, stopped by pid when dropped.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A port that is free now, as is port + 10000 (the cluster bus). Never 6379 or 26379.
+#[must_use]
+pub fn free_port() -> u16 {
+    // Each test process walks its own slice of 20000-29999 so parallel test binaries rarely meet.
+    let base = 20000 + u16::try_from(std::process::id() % 400).unwrap_or(0) * 25;
+    let _ = NEXT_PORT.compare_exchange(0, base, Ordering::SeqCst, Ordering::SeqCst);
+    loop {
+        let p = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+        let p = if p >= 30000 { 20000 + p % 10000 } else { p };
+        if p == 26379 {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", p)).is_ok()
+            && TcpListener::bind(("127.0.0.1", p + 10000)).is_ok()
+        {
+            return p;
+        }
+    }
+}
+
+/// A running redis-server or redis-sentinel.
+pub struct RedisProcess {
+    pub port: u16,
+    pub password: Option<String>,
+    pub dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl RedisProcess {
+    /// Starts `redis-server` with the given extra config lines (password: `requirepass`).
+    ///
+    /// # Panics
+    /// When the server does not start: the test cannot go on.
+    #[must_use]
+    pub fn server(extra: &[&str]) -> RedisProcess {
+        Self::start("redis-server", extra)
+    }
+
+    /// Starts `redis-sentinel` with the given config lines.
+    ///
+    /// # Panics
+    /// When sentinel does not start.
+    #[must_use]
+    pub fn sentinel(extra: &[&str]) -> RedisProcess {
+        Self::start("redis-sentinel", extra)
+    }
+
+    #[allow(clippy::expect_used)]
+    fn start(binary: &str, extra: &[&str]) -> RedisProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let password = extra
+            .iter()
+            .find_map(|l| l.strip_prefix("requirepass "))
+            .map(|s| s.trim_matches('"').to_string());
+        let mut conf = format!(
+            "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\ndaemonize no\nsave \"\"\nappendonly no\n",
+            dir.path().display(),
+            dir.path().join("redis.log").display()
+        );
+        if binary == "redis-sentinel" {
+            conf = format!(
+                "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\ndaemonize no\n",
+                dir.path().display(),
+                dir.path().join("redis.log").display()
+            );
+        }
+        for l in extra {
+            conf.push_str(l);
+            conf.push('\n');
+        }
+        let conf_path = dir.path().join("redis.conf");
+        std::fs::write(&conf_path, conf).expect("write config");
+        let child = Command::new(binary)
+            .arg(&conf_path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary} (apt install redis-server redis-sentinel): {e}"));
+        let p = RedisProcess {
+            port,
+            password,
+            dir,
+            child: Some(child),
+        };
+        if !wait_for_port(port, Duration::from_secs(10)) {
+            let log = std::fs::read_to_string(p.dir.path().join("redis.log")).unwrap_or_default();
+            panic!("{binary} on port {port} did not come up; log:\n{log}");
+        }
+        p
+    }
+
+    /// The config file the process was started with.
+    #[must_use]
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("redis.conf")
+    }
+
+    #[must_use]
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Stops the process by pid (SIGTERM, then SIGKILL after 5 s) and waits for it.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            if let Ok(pid) = i32::try_from(child.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+            }
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends one command with a raw RESP request (authenticating first when a password is set)
+    /// and returns the raw reply text. For test set-up, not for the modules.
+    #[must_use]
+    pub fn raw(&self, args: &[&str]) -> String {
+        let mut req = Vec::new();
+        if let Some(pw) = &self.password {
+            req.extend(resp(&["AUTH", pw]));
+        }
+        req.extend(resp(args));
+        raw_roundtrip(self.port, &req)
+    }
+}
+
+impl Drop for RedisProcess {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend(format!("${}\r\n{a}\r\n", a.len()).into_bytes());
+    }
+    out
+}
+
+fn raw_roundtrip(port: u16, req: &[u8]) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+    let _ = s.write_all(req);
+    let mut buf = vec![0u8; 1 << 16];
+    let mut out = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                out.extend_from_slice(&buf[..n]);
+                if out.ends_with(b"\r\n") && n < buf.len() {
+                    std::thread::sleep(Duration::from_millis(20));
+                    let _ = s.set_read_timeout(Some(Duration::from_millis(50)));
+                }
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Waits until something on 127.0.0.1:`port` answers PING (PONG, or NOAUTH on a protected server).
+#[must_use]
+pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        let reply = raw_roundtrip(port, &resp(&["PING"]));
+        if reply.starts_with("+PONG") || reply.starts_with("-NOAUTH") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// Runs a module binary with `args` written to an args file, as Ansible does; returns the parsed
+/// result and the exit code.
+///
+/// # Panics
+/// When the binary prints anything but one JSON object: that is the bug the tests look for.
+#[must_use]
+#[allow(clippy::expect_used)]
+pub fn run_module(binary: &Path, args: &serde_json::Value) -> (serde_json::Value, i32) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("args");
+    std::fs::write(&path, args.to_string()).expect("write args");
+    let out = Command::new(binary).arg(&path).output().expect("run module");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("module printed something that is not one JSON object ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    (v, out.status.code().unwrap_or(-1))
+}
