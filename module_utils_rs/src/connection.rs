@@ -62,7 +62,7 @@ pub enum ConnectionError {
     /// An option value that cannot work (bad port, unreadable certificate file).
     Config { detail: String },
     Refused { addr: String },
-    Timeout { addr: String, secs: f64 },
+    Timeout { addr: String, secs: f64, tls: bool },
     Resolve { addr: String, detail: String },
     /// The server rejected the credentials (WRONGPASS).
     Auth { addr: String, detail: String },
@@ -84,10 +84,17 @@ impl fmt::Display for ConnectionError {
                 f,
                 "cannot connect to Redis at {addr}: connection refused (is the server running and listening on that address and port?)"
             ),
-            ConnectionError::Timeout { addr, secs } => write!(
-                f,
-                "cannot connect to Redis at {addr}: timed out after {secs}s (host unreachable, firewalled, or the server is busy; see connect_timeout)"
-            ),
+            ConnectionError::Timeout { addr, secs, tls } => {
+                write!(
+                    f,
+                    "cannot connect to Redis at {addr}: timed out after {secs}s (host unreachable, firewalled, or the server is busy; see connect_timeout)"
+                )?;
+                if *tls {
+                    // A plain-text port never answers a TLS ClientHello: it waits for a newline.
+                    write!(f, "; with tls=true this is also what a port that does not speak TLS looks like")?;
+                }
+                Ok(())
+            }
             ConnectionError::Resolve { addr, detail } => {
                 write!(f, "cannot resolve the Redis host {addr}: {detail}")
             }
@@ -277,10 +284,11 @@ impl ConnectionParams {
             || lower.contains("invalid password")
             || lower.contains("invalid username-password")
         {
-            let detail = if lower.contains("wrongpass") || lower.contains("invalid username-password") {
-                "WRONGPASS invalid username-password pair or user is disabled".to_string()
-            } else {
+            // The crate reports WRONGPASS as "Password authentication failed"; say what Redis says.
+            let detail = if self.password.is_none() {
                 text
+            } else {
+                "WRONGPASS invalid username-password pair or user is disabled".to_string()
             };
             return ConnectionError::Auth { addr, detail };
         }
@@ -298,6 +306,7 @@ impl ConnectionParams {
             return ConnectionError::Timeout {
                 addr,
                 secs: self.timeout.as_secs_f64(),
+                tls: self.tls,
             };
         }
         if lower.contains("certificate")
@@ -369,6 +378,16 @@ impl RedisConn {
             .map_err(|e| self.params.classify(&e, &args.iter().take(2).copied().collect::<Vec<_>>().join(" ")))
     }
 
+    /// Runs one command and returns the reply as JSON: bulk strings as strings, arrays as
+    /// arrays, RESP3 maps as objects, integers as numbers.
+    ///
+    /// # Errors
+    /// As for [`RedisConn::cmd`].
+    pub fn cmd_json(&mut self, args: &[&str]) -> Result<serde_json::Value, ConnectionError> {
+        let v: redis::Value = self.cmd(args)?;
+        Ok(reply_to_json(v))
+    }
+
     /// `INFO [section]`, parsed.
     ///
     /// # Errors
@@ -379,6 +398,63 @@ impl RedisConn {
             None => self.cmd(&["INFO", "everything"])?,
         };
         Ok(Info::parse(&text))
+    }
+}
+
+/// A reply as JSON. Error replies inside arrays become `{"error": "..."}`.
+#[must_use]
+pub fn reply_to_json(v: redis::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match v {
+        redis::Value::Nil => J::Null,
+        redis::Value::Int(i) => J::from(i),
+        redis::Value::BulkString(b) => J::String(String::from_utf8_lossy(&b).into_owned()),
+        redis::Value::SimpleString(s) => J::String(s),
+        redis::Value::Okay => J::String("OK".into()),
+        redis::Value::Array(items) | redis::Value::Set(items) => {
+            J::Array(items.into_iter().map(reply_to_json).collect())
+        }
+        redis::Value::Map(pairs) => J::Object(
+            pairs
+                .into_iter()
+                .map(|(k, v)| {
+                    let key = match reply_to_json(k) {
+                        J::String(s) => s,
+                        other => other.to_string(),
+                    };
+                    (key, reply_to_json(v))
+                })
+                .collect(),
+        ),
+        redis::Value::Double(d) => serde_json::Number::from_f64(d).map_or(J::Null, J::Number),
+        redis::Value::Boolean(b) => J::Bool(b),
+        redis::Value::VerbatimString { text, .. } => J::String(text),
+        redis::Value::Attribute { data, .. } => reply_to_json(*data),
+        redis::Value::ServerError(e) => serde_json::json!({ "error": format!("{e:?}") }),
+        other => J::String(format!("{other:?}")),
+    }
+}
+
+/// A flat `[k1, v1, k2, v2, ...]` reply (SENTINEL MASTER, CLUSTER SHARDS...) as an object, with
+/// numeric strings turned into numbers. A RESP3 map passes through.
+#[must_use]
+pub fn pairs_to_object(v: &serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m.clone(),
+        serde_json::Value::Array(items) => items
+            .chunks(2)
+            .filter_map(|c| match c {
+                [serde_json::Value::String(k), val] => Some((
+                    k.clone(),
+                    match val {
+                        serde_json::Value::String(s) => crate::info::parse_value(s),
+                        other => other.clone(),
+                    },
+                )),
+                _ => None,
+            })
+            .collect(),
+        _ => serde_json::Map::new(),
     }
 }
 

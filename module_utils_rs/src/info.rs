@@ -78,7 +78,9 @@ fn parse_number(s: &str) -> Option<Value> {
     let plain = !s.is_empty()
         && s.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '.')
         && s.chars().any(|c| c.is_ascii_digit())
-        && s.matches('.').count() <= 1;
+        && s.matches('.').count() <= 1
+        // "00000000" (a git sha) is an identifier, not the number 0.
+        && !(s.len() > 1 && s.starts_with('0') && !s.starts_with("0."));
     if !plain {
         return None;
     }
@@ -137,6 +139,9 @@ mod tests {
         assert_eq!(parse_value("/usr/bin/redis-server"), json!("/usr/bin/redis-server"));
         assert_eq!(parse_value("1.2.3"), json!("1.2.3"));
         assert_eq!(parse_value("-"), json!("-"));
+        assert_eq!(parse_value("00000000"), json!("00000000"));
+        assert_eq!(parse_value("0"), json!(0));
+        assert_eq!(parse_value("0.5"), json!(0.5));
         assert_eq!(parse_value(""), json!(""));
         assert_eq!(parse_value("a=b=c"), json!({"a": "b=c"}));
     }

@@ -264,6 +264,17 @@ pub fn emit(result: &Value, failed: bool) -> ! {
     std::process::exit(i32::from(failed));
 }
 
+/// For a module binary's command-line mode (not Ansible): prints `text` and exits with `code`.
+#[allow(clippy::print_stdout, clippy::exit)]
+pub fn print_and_exit(text: &str, code: i32) -> ! {
+    if !EMITTED.swap(true, Ordering::SeqCst) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+    std::process::exit(code);
+}
+
 /// Makes a panic print a failed result (secrets masked) instead of a Rust backtrace that Ansible
 /// would report as "Module result deserialization failed".
 pub fn install_panic_hook(module_name: &'static str) {
