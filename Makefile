@@ -1,0 +1,136 @@
+# Build, package and test the creativeflow.redis collection.
+#
+#   make deps        install redis/openssl (apt) and the Python venv .venv (ansible-core, ...)
+#   make build       static release binaries of every module crate
+#   make collection  stage, build and install the collection (dist/*.tar.gz,
+#                    build/ansible_collections_install)
+#   make test        cargo tests, the collection, then the pytest suite under tests/
+#   make demo        start a password-protected redis in .demo/ and show its redis_health
+#   make bench       bench/module_overhead/run.sh
+#   make clean       remove build output (keeps .venv)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+CARGO ?= cargo
+TARGET := x86_64-unknown-linux-gnu
+VENV := $(CURDIR)/.venv
+PYBIN := $(VENV)/bin
+
+NAMESPACE := creativeflow
+NAME := redis
+# Read from galaxy.yml, the single place the collection version is written.
+VERSION := $(shell sed -n 's/^version:[[:space:]]*["'\'']\{0,1\}\([^"'\'' ]*\).*/\1/p' galaxy.yml)
+STAGE := build/collection/ansible_collections/$(NAMESPACE)/$(NAME)
+INSTALL_DIR := build/ansible_collections_install
+TARBALL := dist/$(NAMESPACE)-$(NAME)-$(VERSION).tar.gz
+# Every module is one binary crate: modules/<name>/ builds the binary <name>.
+MODULES := $(patsubst modules/%/Cargo.toml,%,$(wildcard modules/*/Cargo.toml))
+# Ansible copies the whole binary to the managed host on every task.
+MAX_MODULE_BYTES := 3145728
+
+# Tests, demo and bench use the collection exactly as installed from the tarball.
+export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(INSTALL_DIR)
+export ANSIBLE_FORCE_COLOR := 0
+export ANSIBLE_NOCOLOR := 1
+test demo bench: export PATH := $(PYBIN):$(PATH)
+
+.PHONY: help deps build collection test demo bench clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+deps:
+	bash .ci/install-deps
+
+# Static glibc binaries run on older distributions too. `--target` is explicit so that build
+# scripts and proc-macros are not linked statically.
+build:
+	RUSTFLAGS='-C target-feature=+crt-static' $(CARGO) build --release --target $(TARGET) --workspace --bins
+
+collection: build
+	@[[ -n "$(VERSION)" ]] || { echo "collection: cannot read version from galaxy.yml" >&2; exit 1; }
+	[[ -n "$(MODULES)" ]] || { echo "collection: no module crates under modules/" >&2; exit 1; }
+	rm -rf "$(STAGE)"
+	mkdir -p "$(STAGE)/plugins/modules"
+	cp -a collection/. "$(STAGE)/"
+	cp galaxy.yml LICENSE "$(STAGE)/"
+	if [[ -f README.md ]]; then cp README.md "$(STAGE)/README.md"; fi
+	[[ -f "$(STAGE)/README.md" ]] || { echo "collection: no README.md (repo root or collection/)" >&2; exit 1; }
+	# Roles, with their Jinja2 templates from templates/<role>/.
+	if compgen -G 'roles/*' >/dev/null; then
+	    mkdir -p "$(STAGE)/roles"
+	    cp -a roles/. "$(STAGE)/roles/"
+	fi
+	for dir in templates/*/; do
+	    [[ -d $$dir ]] || continue
+	    role="$$(basename "$$dir")"
+	    if [[ -d "$(STAGE)/roles/$$role" ]]; then
+	        mkdir -p "$(STAGE)/roles/$$role/templates"
+	        cp -a "$$dir." "$(STAGE)/roles/$$role/templates/"
+	    else
+	        echo "collection: warning: templates/$$role/ has no role roles/$$role/; skipped" >&2
+	    fi
+	done
+	if [[ -d lua ]] && [[ -n "$$(ls -A lua)" ]]; then
+	    mkdir -p "$(STAGE)/files/lua"
+	    cp -a lua/. "$(STAGE)/files/lua/"
+	fi
+	# Each binary needs its doc stub and each doc stub its binary.
+	status=0
+	for name in $(MODULES); do
+	    [[ -f "collection/plugins/modules/$$name.py" ]] ||
+	        { echo "collection: module $$name has no doc stub collection/plugins/modules/$$name.py" >&2; status=1; }
+	done
+	for stub in collection/plugins/modules/*.py; do
+	    [[ -f $$stub ]] || continue
+	    name="$$(basename "$$stub" .py)"
+	    [[ -f "modules/$$name/Cargo.toml" ]] ||
+	        { echo "collection: doc stub $$stub has no module crate modules/$$name/" >&2; status=1; }
+	done
+	[[ $$status -eq 0 ]] || exit 1
+	# The binary goes to bin/<name>, and plugins/modules/<name> is a relative symlink to it.
+	# Why not the file itself: with both plugins/modules/<name> (ELF) and <name>.py (doc stub) in
+	# one directory, `ansible-doc -l` keeps whichever os.listdir() returns last (ansible-core
+	# 2.21.5 plugins/list.py), and when that is the ELF file it drops the module with "has a
+	# documentation formatting error: 'utf-8' codec can't decode" (cli/doc.py never clears that
+	# error after reading the stub). listdir order is the filesystem's hash order, so it differs
+	# per name and per machine. The lister skips symlinks, so it always picks the .py stub, while
+	# running a task resolves the exact name, follows the link and ships the binary itself
+	# (checked: "PUT .../bin/redis_health TO .../AnsiballZ_redis_health").
+	mkdir -p "$(STAGE)/bin"
+	for name in $(MODULES); do
+	    bin="target/$(TARGET)/release/$$name"
+	    [[ -f $$bin ]] || { echo "collection: binary $$bin not built" >&2; exit 1; }
+	    install -m 0755 "$$bin" "$(STAGE)/bin/$$name"
+	    ln -s "../../bin/$$name" "$(STAGE)/plugins/modules/$$name"
+	    size="$$(stat -c %s "$$bin")"
+	    echo "collection: $$name: $$size bytes"
+	    if (( size > $(MAX_MODULE_BYTES) )); then
+	        echo "collection: $$name is $$size bytes, over the $(MAX_MODULE_BYTES)-byte limit" >&2
+	        status=1
+	    fi
+	done
+	[[ $$status -eq 0 ]] || exit 1
+	$(PYBIN)/ansible-galaxy collection build "$(STAGE)" --output-path dist/ --force
+	rm -rf "$(INSTALL_DIR)/ansible_collections/$(NAMESPACE)/$(NAME)"
+	$(PYBIN)/ansible-galaxy collection install "$(TARBALL)" -p "$(INSTALL_DIR)" --force
+
+test: deps
+	$(CARGO) test --workspace
+	$(MAKE) collection
+	$(PYBIN)/pytest -q tests/
+
+demo: deps collection
+	bash docs/demo/demo.sh
+
+bench:
+	bash bench/module_overhead/run.sh
+
+clean:
+	rm -rf build dist .pytest_cache
+	$(CARGO) clean
