@@ -21,6 +21,7 @@
 //! ```
 
 pub mod connection;
+pub mod files;
 pub mod info;
 pub mod module;
 pub mod nolog;

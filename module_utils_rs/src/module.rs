@@ -79,9 +79,19 @@ pub struct Module {
     pub task_no_log: bool,
     warnings: RefCell<Vec<String>>,
     no_log_values: BTreeSet<String>,
+    /// Secrets found while running (a password read from a config file), masked like no_log values.
+    found_secrets: RefCell<BTreeSet<String>>,
 }
 
 impl Module {
+    /// Registers a secret discovered at run time so that it is masked in every output.
+    pub fn add_secret(&self, secret: &str) {
+        if !secret.is_empty() {
+            self.found_secrets.borrow_mut().insert(secret.to_string());
+            remember_secrets(&std::iter::once(secret.to_string()).collect());
+        }
+    }
+
     /// Adds a warning that Ansible prints as `[WARNING]: ...`.
     pub fn warn(&self, msg: impl Into<String>) {
         self.warnings.borrow_mut().push(msg.into());
@@ -125,6 +135,7 @@ impl Module {
             task_no_log: flag("_ansible_no_log"),
             warnings: RefCell::new(validated.warnings),
             no_log_values: validated.no_log_values,
+            found_secrets: RefCell::new(BTreeSet::new()),
         })
     }
 }
@@ -200,6 +211,7 @@ pub fn execute(
 
     let outcome = body(&module);
     let warnings = module.warnings.borrow().clone();
+    secrets.extend(module.found_secrets.borrow().iter().cloned());
     match outcome {
         Ok(o) => {
             let mut map = o.map;
