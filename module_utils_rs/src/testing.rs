@@ -57,6 +57,43 @@ impl RedisProcess {
         Self::start("redis-sentinel", extra)
     }
 
+    /// Starts `binary` (redis-server or redis-sentinel) on a config file written elsewhere (by a
+    /// module under test), listening on `port`. The process runs in `dir`'s lifetime.
+    ///
+    /// # Panics
+    /// When it does not come up; the panic message has the log or the config.
+    #[must_use]
+    #[allow(clippy::expect_used)]
+    pub fn from_config(binary: &str, config: &Path, port: u16, password: Option<&str>) -> RedisProcess {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let child = Command::new(binary)
+            .arg(config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
+        let mut p = RedisProcess {
+            port,
+            password: password.map(str::to_string),
+            dir,
+            child: Some(child),
+        };
+        if !wait_for_port(port, Duration::from_secs(10)) {
+            let out = p.child.take().and_then(|mut c| {
+                let _ = c.kill();
+                c.wait_with_output().ok()
+            });
+            let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            panic!(
+                "{binary} did not come up on port {port} with {}:\n{text}\nconfig:\n{}",
+                config.display(),
+                std::fs::read_to_string(config).unwrap_or_default()
+            );
+        }
+        p
+    }
+
     #[allow(clippy::expect_used)]
     fn start(binary: &str, extra: &[&str]) -> RedisProcess {
         let dir = tempfile::tempdir().expect("temp dir");

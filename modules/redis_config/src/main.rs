@@ -286,7 +286,9 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
     };
     let content_changed = match (dialect, old_text.as_deref()) {
         (_, None) => true,
-        (Dialect::Sentinel, Some(old)) => conf::split_generated(old).0 != rendered.trim_end_matches('\n'),
+        // Sentinel rewrites its file in its own style (it quotes `dir`, for one), so compare
+        // what Sentinel reads: directives and their arguments.
+        (Dialect::Sentinel, Some(old)) => !conf::same_directives(conf::split_generated(old).0, &rendered),
         (Dialect::Redis, Some(old)) => old != rendered,
     };
 
