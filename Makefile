@@ -31,7 +31,7 @@ TARBALL := dist/$(NAMESPACE)-$(NAME)-$(VERSION).tar.gz
 # Every module is one binary crate: modules/<name>/ builds the binary <name>.
 MODULES := $(patsubst modules/%/Cargo.toml,%,$(wildcard modules/*/Cargo.toml))
 # Ansible copies the whole binary to the managed host on every task.
-MAX_MODULE_BYTES := 3145728
+MAX_MODULE_BYTES := 4194304
 
 # Tests, demo and bench use the collection exactly as installed from the tarball.
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(INSTALL_DIR)

@@ -9,7 +9,11 @@ fn main() {
         supports_check_mode: true,
     };
     run(&def, |m| {
-        let pw = m.params.str("login_password").unwrap_or_default().to_string();
+        let pw = m
+            .params
+            .str("login_password")
+            .unwrap_or_default()
+            .to_string();
         let v: Vec<u8> = Vec::new();
         // An out-of-bounds index, the kind of bug a module could really have.
         let _ = v[pw.len()];

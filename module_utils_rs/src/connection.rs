@@ -8,7 +8,9 @@
 use crate::info::Info;
 use crate::module::Params;
 use crate::spec::{ArgType, Opt, Spec};
-use redis::{ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo};
+use redis::{
+    ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo,
+};
 use std::fmt;
 use std::time::Duration;
 
@@ -60,20 +62,50 @@ pub struct ConnectionParams {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ConnectionError {
     /// An option value that cannot work (bad port, unreadable certificate file).
-    Config { detail: String },
-    Refused { addr: String },
-    Timeout { addr: String, secs: f64, tls: bool },
-    Resolve { addr: String, detail: String },
+    Config {
+        detail: String,
+    },
+    Refused {
+        addr: String,
+    },
+    Timeout {
+        addr: String,
+        secs: f64,
+        tls: bool,
+    },
+    Resolve {
+        addr: String,
+        detail: String,
+    },
     /// The server rejected the credentials (WRONGPASS).
-    Auth { addr: String, detail: String },
+    Auth {
+        addr: String,
+        detail: String,
+    },
     /// The server wants a password and none was given (NOAUTH).
-    NoAuth { addr: String },
-    Tls { addr: String, detail: String },
+    NoAuth {
+        addr: String,
+    },
+    Tls {
+        addr: String,
+        detail: String,
+    },
     /// The server closed the connection (a TLS-only port spoken to in plain text does that).
-    Closed { addr: String, detail: String, tls: bool },
+    Closed {
+        addr: String,
+        detail: String,
+        tls: bool,
+    },
     /// The server answered a command with an error.
-    Command { addr: String, command: String, detail: String },
-    Io { addr: String, detail: String },
+    Command {
+        addr: String,
+        command: String,
+        detail: String,
+    },
+    Io {
+        addr: String,
+        detail: String,
+    },
 }
 
 impl fmt::Display for ConnectionError {
@@ -151,15 +183,19 @@ impl ConnectionParams {
     /// A port outside 1-65535 or a negative timeout.
     pub fn from_params(p: &Params) -> Result<Self, ConnectionError> {
         let port = p.int("login_port").unwrap_or(6379);
-        let port = u16::try_from(port).ok().filter(|p| *p > 0).ok_or_else(|| {
-            ConnectionError::Config {
-                detail: format!("login_port must be between 1 and 65535, got {port}"),
-            }
-        })?;
+        let port =
+            u16::try_from(port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| ConnectionError::Config {
+                    detail: format!("login_port must be between 1 and 65535, got {port}"),
+                })?;
         let timeout = p.float("connect_timeout").unwrap_or(5.0);
         if !(timeout > 0.0 && timeout.is_finite()) {
             return Err(ConnectionError::Config {
-                detail: format!("connect_timeout must be a positive number of seconds, got {timeout}"),
+                detail: format!(
+                    "connect_timeout must be a positive number of seconds, got {timeout}"
+                ),
             });
         }
         Ok(ConnectionParams {
@@ -213,7 +249,9 @@ impl ConnectionParams {
         } else {
             ConnectionAddr::Tcp(self.host.clone(), self.port)
         };
-        let mut redis_info = RedisConnectionInfo::default().set_db(self.db).set_skip_set_lib_name();
+        let mut redis_info = RedisConnectionInfo::default()
+            .set_db(self.db)
+            .set_skip_set_lib_name();
         if let Some(u) = &self.user {
             redis_info = redis_info.set_username(u);
         }
@@ -226,8 +264,7 @@ impl ConnectionParams {
                 detail: format!("invalid Redis address {}: {e}", self.address()),
             })?
             .set_redis_settings(redis_info);
-        let needs_certs =
-            self.tls && (self.ca_certs.is_some() || self.client_cert_file.is_some());
+        let needs_certs = self.tls && (self.ca_certs.is_some() || self.client_cert_file.is_some());
         let client = if needs_certs {
             let root_cert = match &self.ca_certs {
                 Some(p) => Some(Self::read_file(p, "ca_certs")?),
@@ -374,8 +411,12 @@ impl RedisConn {
         for a in args.iter().skip(1) {
             c.arg(*a);
         }
-        c.query::<T>(&mut self.con)
-            .map_err(|e| self.params.classify(&e, &args.iter().take(2).copied().collect::<Vec<_>>().join(" ")))
+        c.query::<T>(&mut self.con).map_err(|e| {
+            self.params.classify(
+                &e,
+                &args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
+            )
+        })
     }
 
     /// Runs one command and returns the reply as JSON: bulk strings as strings, arrays as
@@ -499,9 +540,13 @@ mod tests {
     #[test]
     fn client_cert_and_key_go_together() {
         let spec = with_connection_options(vec![]);
-        let m = json!({"client_cert_file": "/a"}).as_object().cloned().unwrap_or_default();
-        assert!(validate(&spec, &m).is_err_and(|e| e.msg
-            == "parameters are required together: client_cert_file, client_key_file"));
+        let m = json!({"client_cert_file": "/a"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(validate(&spec, &m).is_err_and(
+            |e| e.msg == "parameters are required together: client_cert_file, client_key_file"
+        ));
     }
 
     #[test]

@@ -38,14 +38,18 @@ pub fn parse_mode(mode: &str) -> Result<u32, FileError> {
     }
     let mut out = 0u32;
     for clause in m.split(',') {
-        let (who, perms) = clause
-            .split_once('=')
-            .ok_or_else(|| FileError(format!("mode `{mode}` is neither octal (0640) nor symbolic (u=rw,g=r,o=)")))?;
+        let (who, perms) = clause.split_once('=').ok_or_else(|| {
+            FileError(format!(
+                "mode `{mode}` is neither octal (0640) nor symbolic (u=rw,g=r,o=)"
+            ))
+        })?;
         let bits: u32 = perms.chars().try_fold(0, |acc, c| match c {
             'r' => Ok(acc | 4),
             'w' => Ok(acc | 2),
             'x' => Ok(acc | 1),
-            _ => Err(FileError(format!("mode `{mode}`: unknown permission `{c}`"))),
+            _ => Err(FileError(format!(
+                "mode `{mode}`: unknown permission `{c}`"
+            ))),
         })?;
         for w in who.chars() {
             match w {
@@ -60,7 +64,10 @@ pub fn parse_mode(mode: &str) -> Result<u32, FileError> {
     Ok(out)
 }
 
-fn resolve_owner(owner: Option<&str>, group: Option<&str>) -> Result<(Option<Uid>, Option<Gid>), FileError> {
+fn resolve_owner(
+    owner: Option<&str>,
+    group: Option<&str>,
+) -> Result<(Option<Uid>, Option<Gid>), FileError> {
     let uid = match owner {
         None => None,
         Some(o) if o.chars().all(|c| c.is_ascii_digit()) => o.parse().ok().map(Uid::from_raw),
@@ -118,7 +125,9 @@ pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Resul
     let mut tmp = tempfile::Builder::new()
         .prefix(&format!(
             ".{}.",
-            path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
         ))
         .suffix(".tmp")
         .tempfile_in(dir)
@@ -127,7 +136,9 @@ pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Resul
     tmp.as_file().sync_all().map_err(|e| ctx("fsync", &e))?;
     // Keep the existing file's mode when none is asked for, as Ansible's template module does.
     let mode = attrs.mode.or_else(|| {
-        std::fs::metadata(path).ok().map(|m| m.permissions().mode() & 0o7777)
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
     });
     if let Some(mode) = mode {
         std::fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
@@ -136,7 +147,8 @@ pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Resul
     if uid.is_some() || gid.is_some() {
         chown(tmp.path(), uid, gid).map_err(|e| ctx("setting the owner", &e))?;
     }
-    tmp.persist(path).map_err(|e| ctx("renaming into place", &e.error))?;
+    tmp.persist(path)
+        .map_err(|e| ctx("renaming into place", &e.error))?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -148,9 +160,14 @@ pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Resul
 ///
 /// # Errors
 /// Unknown owner/group or a failing chmod/chown.
-pub fn ensure_attrs(path: &Path, attrs: &FileAttrs<'_>, check_only: bool) -> Result<bool, FileError> {
+pub fn ensure_attrs(
+    path: &Path,
+    attrs: &FileAttrs<'_>,
+    check_only: bool,
+) -> Result<bool, FileError> {
     use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::metadata(path).map_err(|e| FileError(format!("cannot stat `{}`: {e}", path.display())))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| FileError(format!("cannot stat `{}`: {e}", path.display())))?;
     let (uid, gid) = resolve_owner(attrs.owner, attrs.group)?;
     let mut changed = false;
     if let Some(mode) = attrs.mode.filter(|m| *m != meta.mode() & 0o7777) {
@@ -178,11 +195,24 @@ pub fn ensure_attrs(path: &Path, attrs: &FileAttrs<'_>, check_only: bool) -> Res
 /// # Errors
 /// The copy failed.
 pub fn backup(path: &Path) -> Result<PathBuf, FileError> {
-    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let name = format!("{}.{}.{}~", path.display(), std::process::id(), utc_stamp(secs));
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let name = format!(
+        "{}.{}.{}~",
+        path.display(),
+        std::process::id(),
+        utc_stamp(secs)
+    );
     let dest = PathBuf::from(name);
-    std::fs::copy(path, &dest)
-        .map_err(|e| FileError(format!("cannot back up `{}` to `{}`: {e}", path.display(), dest.display())))?;
+    std::fs::copy(path, &dest).map_err(|e| {
+        FileError(format!(
+            "cannot back up `{}` to `{}`: {e}",
+            path.display(),
+            dest.display()
+        ))
+    })?;
     Ok(dest)
 }
 
@@ -213,7 +243,11 @@ pub fn utc_stamp(secs: u64) -> String {
 /// # Errors
 /// I/O errors.
 pub fn touch(path: &Path) -> std::io::Result<()> {
-    OpenOptions::new().create(true).append(true).open(path).map(|_| ())
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map(|_| ())
 }
 
 #[cfg(test)]
@@ -242,7 +276,15 @@ mod tests {
     fn atomic_write_sets_mode_and_replaces() {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("redis.conf");
-        write_atomic(&p, b"one\n", &FileAttrs { mode: Some(0o640), ..FileAttrs::default() }).expect("write");
+        write_atomic(
+            &p,
+            b"one\n",
+            &FileAttrs {
+                mode: Some(0o640),
+                ..FileAttrs::default()
+            },
+        )
+        .expect("write");
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "one\n");
         assert_eq!(std::fs::metadata(&p).expect("meta").mode() & 0o7777, 0o640);
         // No mode asked: the existing one is kept.
@@ -258,7 +300,14 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let p = dir.path().join("c");
         std::fs::write(&p, "old").expect("write");
-        let e = write_atomic(&p, b"new", &FileAttrs { owner: Some("no-such-user-xyz"), ..FileAttrs::default() });
+        let e = write_atomic(
+            &p,
+            b"new",
+            &FileAttrs {
+                owner: Some("no-such-user-xyz"),
+                ..FileAttrs::default()
+            },
+        );
         assert!(e.is_err_and(|e| e.0.contains("owner `no-such-user-xyz` does not exist")));
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "old");
         let e = write_atomic(&dir.path().join("nodir/x"), b"new", &FileAttrs::default());

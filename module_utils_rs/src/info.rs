@@ -102,10 +102,17 @@ pub fn parse_kv_list(s: &str) -> Option<Map<String, Value>> {
     let mut m = Map::new();
     for part in s.split(',') {
         let (k, v) = part.split_once('=')?;
-        if k.is_empty() || !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if k.is_empty()
+            || !k
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             return None;
         }
-        m.insert(k.to_string(), parse_number(v).unwrap_or_else(|| Value::String(v.to_string())));
+        m.insert(
+            k.to_string(),
+            parse_number(v).unwrap_or_else(|| Value::String(v.to_string())),
+        );
     }
     Some(m)
 }
@@ -136,7 +143,10 @@ mod tests {
 
     #[test]
     fn odd_values_stay_strings() {
-        assert_eq!(parse_value("/usr/bin/redis-server"), json!("/usr/bin/redis-server"));
+        assert_eq!(
+            parse_value("/usr/bin/redis-server"),
+            json!("/usr/bin/redis-server")
+        );
         assert_eq!(parse_value("1.2.3"), json!("1.2.3"));
         assert_eq!(parse_value("-"), json!("-"));
         assert_eq!(parse_value("00000000"), json!("00000000"));

@@ -143,7 +143,8 @@ impl Module {
 /// Splits the args file's object into the module's own options and Ansible's `_ansible_*` keys.
 #[must_use]
 pub fn split_internal(args: Map<String, Value>) -> (Map<String, Value>, Map<String, Value>) {
-    args.into_iter().partition(|(k, _)| !k.starts_with("_ansible_"))
+    args.into_iter()
+        .partition(|(k, _)| !k.starts_with("_ansible_"))
 }
 
 /// Collects secrets from the raw input before validation, so that even a validation error
@@ -159,9 +160,11 @@ fn collect_raw_secrets(spec: &Spec, user: &Map<String, Value>, out: &mut BTreeSe
         for key in std::iter::once(&o.name).chain(o.aliases.iter()) {
             let Some(v) = user.get(*key) else { continue };
             if o.no_log {
-                if let Some(s) = v.as_str().map(str::to_string).or_else(|| {
-                    (v.is_number() || v.is_boolean()).then(|| crate::spec::py_str(v))
-                }) {
+                if let Some(s) = v
+                    .as_str()
+                    .map(str::to_string)
+                    .or_else(|| (v.is_number() || v.is_boolean()).then(|| crate::spec::py_str(v)))
+                {
                     if !s.is_empty() {
                         out.insert(s);
                     }
@@ -249,7 +252,10 @@ fn failure(
         map.insert("warnings".into(), warnings.to_vec().into());
     }
     if let Some(inv) = invocation {
-        map.insert("invocation".into(), serde_json::json!({ "module_args": inv }));
+        map.insert(
+            "invocation".into(),
+            serde_json::json!({ "module_args": inv }),
+        );
     }
     let mut v = Value::Object(map);
     remove_values(&mut v, secrets);
@@ -385,8 +391,19 @@ mod tests {
     fn success_has_changed_invocation_and_masks_secrets() {
         let (v, failed) = execute(
             &def(true),
-            args(json!({"login_password": "pw123456", "login_port": "7001", "_ansible_check_mode": false, "_ansible_future_key": 1})),
-            |m| Ok(Outcome::new(false).with("echo", format!("port {} pw {}", m.params.int("login_port").unwrap_or(0), m.params.str("login_password").unwrap_or("")))),
+            args(
+                json!({"login_password": "pw123456", "login_port": "7001", "_ansible_check_mode": false, "_ansible_future_key": 1}),
+            ),
+            |m| {
+                Ok(Outcome::new(false).with(
+                    "echo",
+                    format!(
+                        "port {} pw {}",
+                        m.params.int("login_port").unwrap_or(0),
+                        m.params.str("login_password").unwrap_or("")
+                    ),
+                ))
+            },
         );
         assert!(!failed);
         assert_eq!(v["changed"], json!(false));
@@ -400,9 +417,11 @@ mod tests {
 
     #[test]
     fn errors_are_failed_with_msg_and_masked() {
-        let (v, failed) = execute(&def(true), args(json!({"login_password": "pw123456"})), |_| {
-            Err(ModuleError::new("WRONGPASS for pw123456").with("status", "critical"))
-        });
+        let (v, failed) = execute(
+            &def(true),
+            args(json!({"login_password": "pw123456"})),
+            |_| Err(ModuleError::new("WRONGPASS for pw123456").with("status", "critical")),
+        );
         assert!(failed);
         assert_eq!(v["failed"], json!(true));
         assert_eq!(v["changed"], json!(false));
@@ -412,9 +431,11 @@ mod tests {
 
     #[test]
     fn unsupported_parameters_are_worded_like_ansible() {
-        let (v, failed) = execute(&def(true), args(json!({"foo": 1, "login_password": "pw123456"})), |_| {
-            Ok(Outcome::new(false))
-        });
+        let (v, failed) = execute(
+            &def(true),
+            args(json!({"foo": 1, "login_password": "pw123456"})),
+            |_| Ok(Outcome::new(false)),
+        );
         assert!(failed);
         assert_eq!(
             v["msg"],
@@ -430,16 +451,20 @@ mod tests {
             spec: Spec::new(vec![Opt::int("login_password").no_log()]),
             supports_check_mode: true,
         };
-        let (v, failed) = execute(&d, args(json!({"login_password": "notanint99"})), |_| Ok(Outcome::new(false)));
+        let (v, failed) = execute(&d, args(json!({"login_password": "notanint99"})), |_| {
+            Ok(Outcome::new(false))
+        });
         assert!(failed);
         assert!(!v.to_string().contains("notanint99"), "{v}");
     }
 
     #[test]
     fn check_mode_without_support_is_skipped_and_body_not_run() {
-        let (v, failed) = execute(&def(false), args(json!({"_ansible_check_mode": true})), |_| {
-            panic!("body must not run in check mode")
-        });
+        let (v, failed) = execute(
+            &def(false),
+            args(json!({"_ansible_check_mode": true})),
+            |_| panic!("body must not run in check mode"),
+        );
         assert!(!failed);
         assert_eq!(v["skipped"], json!(true));
         assert_eq!(v["changed"], json!(false));
@@ -447,7 +472,9 @@ mod tests {
 
     #[test]
     fn task_no_log_drops_invocation() {
-        let (v, _) = execute(&def(true), args(json!({"_ansible_no_log": true})), |_| Ok(Outcome::new(true)));
+        let (v, _) = execute(&def(true), args(json!({"_ansible_no_log": true})), |_| {
+            Ok(Outcome::new(true))
+        });
         assert!(v.get("invocation").is_none());
         assert_eq!(v["changed"], json!(true));
     }
@@ -455,6 +482,7 @@ mod tests {
     #[test]
     fn args_file_errors_are_clear() {
         assert!(read_args_file(None).is_err_and(|e| e.contains("Ansible module")));
-        assert!(read_args_file(Some("/nonexistent/args")).is_err_and(|e| e.contains("/nonexistent/args")));
+        assert!(read_args_file(Some("/nonexistent/args"))
+            .is_err_and(|e| e.contains("/nonexistent/args")));
     }
 }

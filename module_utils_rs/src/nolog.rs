@@ -43,7 +43,10 @@ pub fn remove_values(v: &mut Value, secrets: &BTreeSet<String>) {
             let mut new = Map::with_capacity(old.len());
             for (k, mut val) in old {
                 remove_values(&mut val, secrets);
-                let key = if secrets.iter().any(|s| !s.is_empty() && k.contains(s.as_str())) {
+                let key = if secrets
+                    .iter()
+                    .any(|s| !s.is_empty() && k.contains(s.as_str()))
+                {
                     mask_str(&k, secrets)
                 } else {
                     k

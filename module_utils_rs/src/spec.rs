@@ -328,10 +328,7 @@ fn validate_level(
         }
     }
 
-    let unsupported: Vec<&String> = params
-        .keys()
-        .filter(|k| spec.get(k).is_none())
-        .collect();
+    let unsupported: Vec<&String> = params.keys().filter(|k| spec.get(k).is_none()).collect();
     if !unsupported.is_empty() {
         let mut names: Vec<String> = unsupported
             .iter()
@@ -346,7 +343,11 @@ fn validate_level(
         names.sort();
         let mut supported: Vec<&str> = spec.options.iter().map(|o| o.name).collect();
         supported.sort_unstable();
-        let mut aliases: Vec<&str> = spec.options.iter().flat_map(|o| o.aliases.clone()).collect();
+        let mut aliases: Vec<&str> = spec
+            .options
+            .iter()
+            .flat_map(|o| o.aliases.clone())
+            .collect();
         aliases.sort_unstable();
         let mut s = supported.join(", ");
         if !aliases.is_empty() {
@@ -520,7 +521,11 @@ fn validate_level(
         if !is_set(&params, key) {
             continue;
         }
-        let missing: Vec<&str> = reqs.iter().copied().filter(|k| !is_set(&params, k)).collect();
+        let missing: Vec<&str> = reqs
+            .iter()
+            .copied()
+            .filter(|k| !is_set(&params, k))
+            .collect();
         if !missing.is_empty() {
             return Err(fail(
                 format!(
@@ -710,11 +715,20 @@ fn coerce_int(v: &Value) -> Result<Value, String> {
 }
 
 fn coerce_float(v: &Value) -> Result<Value, String> {
-    let err = || format!("<class '{}'> cannot be converted to a float", py_type_name(v));
+    let err = || {
+        format!(
+            "<class '{}'> cannot be converted to a float",
+            py_type_name(v)
+        )
+    };
     let f = match v {
         Value::Number(n) => n.as_f64().ok_or_else(err)?,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::String(s) => s.trim().replace('_', "").parse::<f64>().map_err(|_| err())?,
+        Value::String(s) => s
+            .trim()
+            .replace('_', "")
+            .parse::<f64>()
+            .map_err(|_| err())?,
         _ => return Err(err()),
     };
     Number::from_f64(f).map(Value::Number).ok_or_else(err)
@@ -728,8 +742,8 @@ fn coerce_bool(v: &Value) -> Result<Value, String> {
         Value::Bool(b) => return Ok(Value::Bool(*b)),
         Value::String(s) => s.trim().to_lowercase(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => "1".into(),
-            Some(f) if f == 0.0 => "0".into(),
+            Some(1.0) => "1".into(),
+            Some(0.0) => "0".into(),
             _ => n.to_string(),
         },
         other => {
@@ -790,7 +804,9 @@ fn parse_dict_string(s: &str) -> Result<Value, String> {
     let mut m = Map::new();
     for f in fields {
         let Some((k, v)) = f.split_once('=') else {
-            return Err("unable to evaluate string in the \"key=value\" format as dictionary".into());
+            return Err(
+                "unable to evaluate string in the \"key=value\" format as dictionary".into(),
+            );
         };
         m.insert(k.to_string(), Value::String(v.to_string()));
     }
@@ -874,7 +890,9 @@ mod tests {
 
     fn sample() -> Spec {
         Spec::new(vec![
-            Opt::str("login_host").default("localhost").aliases(&["host"]),
+            Opt::str("login_host")
+                .default("localhost")
+                .aliases(&["host"]),
             Opt::int("login_port").default(6379),
             Opt::str("login_password").no_log(),
             Opt::str("login_user"),
@@ -882,7 +900,9 @@ mod tests {
             Opt::float("ratio"),
             Opt::path("ca_certs"),
             Opt::list("checks", ArgType::Str).choices(&["ping", "info", "memory"]),
-            Opt::str("fail_on").default("critical").choices(&["critical", "warning", "never"]),
+            Opt::str("fail_on")
+                .default("critical")
+                .choices(&["critical", "warning", "never"]),
             Opt::dict("extra"),
             Opt::raw("anything"),
         ])
@@ -939,8 +959,16 @@ mod tests {
             (ArgType::List, json!("a"), Ok(json!(["a"]))),
             (ArgType::List, json!(3), Ok(json!(["3"]))),
             (ArgType::List, json!({"a": 1}), Err(())),
-            (ArgType::Dict, json!("a=1, b=2"), Ok(json!({"a": "1", "b": "2"}))),
-            (ArgType::Dict, json!("a=1 b='x y'"), Ok(json!({"a": "1", "b": "x y"}))),
+            (
+                ArgType::Dict,
+                json!("a=1, b=2"),
+                Ok(json!({"a": "1", "b": "2"})),
+            ),
+            (
+                ArgType::Dict,
+                json!("a=1 b='x y'"),
+                Ok(json!({"a": "1", "b": "x y"})),
+            ),
             (ArgType::Dict, json!("{\"a\": 1}"), Ok(json!({"a": 1}))),
             (ArgType::Dict, json!("a=1, b"), Err(())),
             (ArgType::Dict, json!("plain"), Err(())),
@@ -958,13 +986,19 @@ mod tests {
         assert_eq!(expand_path("~/x"), format!("{home}/x"));
         assert_eq!(expand_path("$HOME/y"), format!("{home}/y"));
         assert_eq!(expand_path("${HOME}/z"), format!("{home}/z"));
-        assert_eq!(expand_path("/a/$NO_SUCH_VAR_XYZ/b"), "/a/$NO_SUCH_VAR_XYZ/b");
+        assert_eq!(
+            expand_path("/a/$NO_SUCH_VAR_XYZ/b"),
+            "/a/$NO_SUCH_VAR_XYZ/b"
+        );
         assert_eq!(expand_path("/plain"), "/plain");
     }
 
     #[test]
     fn adhoc_strings_are_coerced_and_defaults_filled() {
-        let p = ok(&sample(), json!({"login_port": "7001", "tls": "yes", "host": "10.0.0.1"}));
+        let p = ok(
+            &sample(),
+            json!({"login_port": "7001", "tls": "yes", "host": "10.0.0.1"}),
+        );
         assert_eq!(p["login_port"], json!(7001));
         assert_eq!(p["tls"], json!(true));
         assert_eq!(p["login_host"], json!("10.0.0.1"));
@@ -1005,7 +1039,10 @@ mod tests {
     fn required_and_null_is_absent() {
         let s = Spec::new(vec![Opt::str("name").required(), Opt::int("port")]);
         assert_eq!(err(&s, json!({})), "missing required arguments: name");
-        assert_eq!(err(&s, json!({"name": null})), "missing required arguments: name");
+        assert_eq!(
+            err(&s, json!({"name": null})),
+            "missing required arguments: name"
+        );
         assert_eq!(ok(&s, json!({"name": "a"}))["port"], Value::Null);
     }
 
@@ -1075,7 +1112,10 @@ mod tests {
             err(&s, json!({"state": "present", "path": "/p"})),
             "state is present but any of the following are missing: src, content"
         );
-        ok(&s, json!({"state": "present", "path": "/p", "content": "c"}));
+        ok(
+            &s,
+            json!({"state": "present", "path": "/p", "content": "c"}),
+        );
     }
 
     #[test]
@@ -1097,7 +1137,10 @@ mod tests {
             Opt::str("secret").no_log(),
         ]);
         let s = Spec::new(vec![Opt::list("nodes", ArgType::Dict).options(sub.clone())]);
-        let p = ok(&s, json!({"nodes": [{"name": "a", "port": "7"}, {"name": "b"}]}));
+        let p = ok(
+            &s,
+            json!({"nodes": [{"name": "a", "port": "7"}, {"name": "b"}]}),
+        );
         assert_eq!(
             p["nodes"],
             json!([{"name": "a", "port": 7, "secret": null}, {"name": "b", "port": 1, "secret": null}])
@@ -1111,25 +1154,27 @@ mod tests {
             "nodes.bogus. Supported parameters include: name, port, secret."
         );
         let d = Spec::new(vec![Opt::dict("conn").options(sub)]);
-        let v = validate(&d, &obj(json!({"conn": {"name": "x", "secret": "hunter2"}})))
-            .map_err(|e| e.msg);
+        let v = validate(
+            &d,
+            &obj(json!({"conn": {"name": "x", "secret": "hunter2"}})),
+        )
+        .map_err(|e| e.msg);
         assert!(v.is_ok_and(|v| v.no_log_values.contains("hunter2")));
     }
 
     #[test]
     fn no_log_values_collected_from_input_and_aliases() {
-        let s = Spec::new(vec![Opt::str("login_password").no_log().aliases(&["password"])]);
+        let s = Spec::new(vec![Opt::str("login_password")
+            .no_log()
+            .aliases(&["password"])]);
         let v = validate(&s, &obj(json!({"password": "s3cret"}))).map_err(|e| e.msg);
         assert!(v.is_ok_and(|v| v.no_log_values.contains("s3cret")));
     }
 
     #[test]
     fn alias_and_name_both_set_warns() {
-        let v = validate(
-            &sample(),
-            &obj(json!({"login_host": "a", "host": "b"})),
-        )
-        .map_err(|e| e.msg);
+        let v =
+            validate(&sample(), &obj(json!({"login_host": "a", "host": "b"}))).map_err(|e| e.msg);
         assert!(v.is_ok_and(|v| v.params["login_host"] == json!("a") && v.warnings.len() == 1));
     }
 

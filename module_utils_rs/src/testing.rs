@@ -64,7 +64,12 @@ impl RedisProcess {
     /// When it does not come up; the panic message has the log or the config.
     #[must_use]
     #[allow(clippy::expect_used)]
-    pub fn from_config(binary: &str, config: &Path, port: u16, password: Option<&str>) -> RedisProcess {
+    pub fn from_config(
+        binary: &str,
+        config: &Path,
+        port: u16,
+        password: Option<&str>,
+    ) -> RedisProcess {
         let dir = tempfile::tempdir().expect("temp dir");
         let child = Command::new(binary)
             .arg(config)
@@ -84,7 +89,9 @@ impl RedisProcess {
                 let _ = c.kill();
                 c.wait_with_output().ok()
             });
-            let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+            let text = out
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
             panic!(
                 "{binary} did not come up on port {port} with {}:\n{text}\nconfig:\n{}",
                 config.display(),
@@ -126,7 +133,9 @@ impl RedisProcess {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {binary} (apt install redis-server redis-sentinel): {e}"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {binary} (apt install redis-server redis-sentinel): {e}")
+            });
         let p = RedisProcess {
             port,
             password,
@@ -248,9 +257,16 @@ pub fn run_module(binary: &Path, args: &serde_json::Value) -> (serde_json::Value
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("args");
     std::fs::write(&path, args.to_string()).expect("write args");
-    let out = Command::new(binary).arg(&path).output().expect("run module");
+    let out = Command::new(binary)
+        .arg(&path)
+        .output()
+        .expect("run module");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("module printed something that is not one JSON object ({e}):\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr)));
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "module printed something that is not one JSON object ({e}):\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
     (v, out.status.code().unwrap_or(-1))
 }
