@@ -10,7 +10,10 @@
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     Bool,
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// Bytes, with Redis' units (k=1000, kb=1024, m, mb, g, gb).
     Size,
     /// A size, or a percentage of maxmemory (`maxmemory-clients 10%`).
@@ -36,8 +39,14 @@ pub enum Kind {
 
 const I64MAX: i64 = i64::MAX;
 const PORT: Kind = Kind::Int { min: 0, max: 65535 };
-const NONNEG: Kind = Kind::Int { min: 0, max: I64MAX };
-const ANYINT: Kind = Kind::Int { min: i64::MIN, max: I64MAX };
+const NONNEG: Kind = Kind::Int {
+    min: 0,
+    max: I64MAX,
+};
+const ANYINT: Kind = Kind::Int {
+    min: i64::MIN,
+    max: I64MAX,
+};
 
 const POLICIES: &[&str] = &[
     "volatile-lru",
@@ -57,15 +66,24 @@ const SYSLOG: &[&str] = &[
 
 /// Every redis.conf directive Redis 7.0 knows, with its kind.
 pub const REDIS: &[(&str, Kind)] = &[
-    ("acl-pubsub-default", Kind::Enum(&["allchannels", "resetchannels"])),
+    (
+        "acl-pubsub-default",
+        Kind::Enum(&["allchannels", "resetchannels"]),
+    ),
     ("aclfile", Kind::Text),
     ("acllog-max-len", NONNEG),
     ("active-defrag-cycle-max", Kind::Int { min: 1, max: 99 }),
     ("active-defrag-cycle-min", Kind::Int { min: 1, max: 99 }),
     ("active-defrag-ignore-bytes", Kind::Size),
     ("active-defrag-max-scan-fields", NONNEG),
-    ("active-defrag-threshold-lower", Kind::Int { min: 0, max: 1000 }),
-    ("active-defrag-threshold-upper", Kind::Int { min: 0, max: 1000 }),
+    (
+        "active-defrag-threshold-lower",
+        Kind::Int { min: 0, max: 1000 },
+    ),
+    (
+        "active-defrag-threshold-upper",
+        Kind::Int { min: 0, max: 1000 },
+    ),
     ("active-expire-effort", Kind::Int { min: 1, max: 10 }),
     ("activedefrag", Kind::Bool),
     ("activerehashing", Kind::Bool),
@@ -103,7 +121,10 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("cluster-migration-barrier", NONNEG),
     ("cluster-node-timeout", NONNEG),
     ("cluster-port", PORT),
-    ("cluster-preferred-endpoint-type", Kind::Enum(&["ip", "hostname", "unknown-endpoint"])),
+    (
+        "cluster-preferred-endpoint-type",
+        Kind::Enum(&["ip", "hostname", "unknown-endpoint"]),
+    ),
     ("cluster-replica-no-failover", Kind::Bool),
     ("cluster-replica-validity-factor", NONNEG),
     ("cluster-require-full-coverage", Kind::Bool),
@@ -112,7 +133,13 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("crash-log-enabled", Kind::Bool),
     ("crash-memcheck-enabled", Kind::Bool),
     ("daemonize", Kind::Bool),
-    ("databases", Kind::Int { min: 1, max: i32::MAX as i64 }),
+    (
+        "databases",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+    ),
     ("dbfilename", Kind::Text),
     ("dir", Kind::Text),
     ("disable-thp", Kind::Bool),
@@ -146,14 +173,26 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("list-max-ziplist-size", ANYINT),
     ("loadmodule", Kind::FileOnly),
     ("logfile", Kind::Text),
-    ("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning"])),
+    (
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning"]),
+    ),
     ("lua-time-limit", NONNEG),
     ("masterauth", Kind::Text),
     ("masteruser", Kind::Text),
-    ("maxclients", Kind::Int { min: 1, max: u32::MAX as i64 }),
+    (
+        "maxclients",
+        Kind::Int {
+            min: 1,
+            max: u32::MAX as i64,
+        },
+    ),
     ("maxmemory", Kind::Size),
     ("maxmemory-clients", Kind::SizeOrPercent),
-    ("maxmemory-eviction-tenacity", Kind::Int { min: 0, max: 100 }),
+    (
+        "maxmemory-eviction-tenacity",
+        Kind::Int { min: 0, max: 100 },
+    ),
     ("maxmemory-policy", Kind::Enum(POLICIES)),
     ("maxmemory-samples", Kind::Int { min: 1, max: 64 }),
     ("min-replicas-max-lag", NONNEG),
@@ -162,12 +201,18 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("min-slaves-to-write", NONNEG),
     ("no-appendfsync-on-rewrite", Kind::Bool),
     ("notify-keyspace-events", Kind::KeyspaceEvents),
-    ("oom-score-adj", Kind::Enum(&["no", "yes", "relative", "absolute"])),
+    (
+        "oom-score-adj",
+        Kind::Enum(&["no", "yes", "relative", "absolute"]),
+    ),
     ("oom-score-adj-values", Kind::Words),
     ("pidfile", Kind::Text),
     ("port", PORT),
     ("proc-title-template", Kind::Text),
-    ("propagation-error-behavior", Kind::Enum(&["ignore", "panic", "panic-on-replicas"])),
+    (
+        "propagation-error-behavior",
+        Kind::Enum(&["ignore", "panic", "panic-on-replicas"]),
+    ),
     ("protected-mode", Kind::Bool),
     ("proto-max-bulk-len", Kind::Size),
     ("rdb-del-sync-files", Kind::Bool),
@@ -178,13 +223,34 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("repl-backlog-size", Kind::Size),
     ("repl-backlog-ttl", NONNEG),
     ("repl-disable-tcp-nodelay", Kind::Bool),
-    ("repl-diskless-load", Kind::Enum(&["disabled", "on-empty-db", "swapdb"])),
+    (
+        "repl-diskless-load",
+        Kind::Enum(&["disabled", "on-empty-db", "swapdb"]),
+    ),
     ("repl-diskless-sync", Kind::Bool),
     ("repl-diskless-sync-delay", NONNEG),
     ("repl-diskless-sync-max-replicas", NONNEG),
-    ("repl-ping-replica-period", Kind::Int { min: 1, max: I64MAX }),
-    ("repl-ping-slave-period", Kind::Int { min: 1, max: I64MAX }),
-    ("repl-timeout", Kind::Int { min: 1, max: I64MAX }),
+    (
+        "repl-ping-replica-period",
+        Kind::Int {
+            min: 1,
+            max: I64MAX,
+        },
+    ),
+    (
+        "repl-ping-slave-period",
+        Kind::Int {
+            min: 1,
+            max: I64MAX,
+        },
+    ),
+    (
+        "repl-timeout",
+        Kind::Int {
+            min: 1,
+            max: I64MAX,
+        },
+    ),
     ("replica-announce-ip", Kind::Text),
     ("replica-announce-port", PORT),
     ("replica-announced", Kind::Bool),
@@ -196,7 +262,10 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("replica-serve-stale-data", Kind::Bool),
     ("replicaof", Kind::HostPort),
     ("requirepass", Kind::Text),
-    ("sanitize-dump-payload", Kind::Enum(&["no", "yes", "clients"])),
+    (
+        "sanitize-dump-payload",
+        Kind::Enum(&["no", "yes", "clients"]),
+    ),
     ("save", Kind::Save),
     ("server_cpulist", Kind::Text),
     ("set-max-intset-entries", NONNEG),
@@ -218,7 +287,10 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("stop-writes-on-bgsave-error", Kind::Bool),
     ("stream-node-max-bytes", Kind::Size),
     ("stream-node-max-entries", NONNEG),
-    ("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"])),
+    (
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+    ),
     ("syslog-enabled", Kind::Bool),
     ("syslog-facility", Kind::Enum(SYSLOG)),
     ("syslog-ident", Kind::Text),
@@ -257,14 +329,47 @@ pub const REDIS: &[(&str, Kind)] = &[
 
 /// The general directives redis-sentinel reads from sentinel.conf (besides `sentinel ...` lines).
 pub const SENTINEL_GENERAL: &[&str] = &[
-    "port", "bind", "protected-mode", "daemonize", "supervised", "pidfile", "logfile", "loglevel",
-    "dir", "syslog-enabled", "syslog-ident", "syslog-facility", "requirepass", "user", "aclfile",
-    "acllog-max-len", "rename-command", "tls-port", "tls-cert-file", "tls-key-file",
-    "tls-key-file-pass", "tls-ca-cert-file", "tls-ca-cert-dir", "tls-auth-clients",
-    "tls-replication", "tls-protocols", "tls-ciphers", "tls-ciphersuites",
-    "tls-prefer-server-ciphers", "tls-session-caching", "tls-client-cert-file",
-    "tls-client-key-file", "tls-client-key-file-pass", "tls-dh-params-file", "unixsocket",
-    "unixsocketperm", "tcp-keepalive", "tcp-backlog", "timeout", "maxclients", "hz",
+    "port",
+    "bind",
+    "protected-mode",
+    "daemonize",
+    "supervised",
+    "pidfile",
+    "logfile",
+    "loglevel",
+    "dir",
+    "syslog-enabled",
+    "syslog-ident",
+    "syslog-facility",
+    "requirepass",
+    "user",
+    "aclfile",
+    "acllog-max-len",
+    "rename-command",
+    "tls-port",
+    "tls-cert-file",
+    "tls-key-file",
+    "tls-key-file-pass",
+    "tls-ca-cert-file",
+    "tls-ca-cert-dir",
+    "tls-auth-clients",
+    "tls-replication",
+    "tls-protocols",
+    "tls-ciphers",
+    "tls-ciphersuites",
+    "tls-prefer-server-ciphers",
+    "tls-session-caching",
+    "tls-client-cert-file",
+    "tls-client-key-file",
+    "tls-client-key-file-pass",
+    "tls-dh-params-file",
+    "unixsocket",
+    "unixsocketperm",
+    "tcp-keepalive",
+    "tcp-backlog",
+    "timeout",
+    "maxclients",
+    "hz",
     "latency-tracking-info-percentiles",
 ];
 
@@ -351,12 +456,17 @@ pub fn parse_size(v: &str) -> Result<u64, String> {
         "mb" => 1024 * 1024,
         "g" => 1000 * 1000 * 1000,
         "gb" => 1024 * 1024 * 1024,
-        _ => return Err(format!("`{v}` is not a size (use bytes or a unit: 512mb, 4gb, 100kb)")),
+        _ => {
+            return Err(format!(
+                "`{v}` is not a size (use bytes or a unit: 512mb, 4gb, 100kb)"
+            ))
+        }
     };
     let n: u64 = num
         .parse()
         .map_err(|_| format!("`{v}` is not a size (use bytes or a unit: 512mb, 4gb, 100kb)"))?;
-    n.checked_mul(mul).ok_or_else(|| format!("`{v}` is too large"))
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("`{v}` is too large"))
 }
 
 fn parse_int(v: &str) -> Result<i64, String> {
@@ -427,8 +537,10 @@ pub fn check_value(kind: Kind, v: &str) -> Result<(), String> {
             if unquote(v).is_empty() {
                 return Ok(());
             }
-            if words.len() % 2 != 0 {
-                return Err(format!("`{v}` must be pairs of <seconds> <changes> (or \"\" to disable)"));
+            if !words.len().is_multiple_of(2) {
+                return Err(format!(
+                    "`{v}` must be pairs of <seconds> <changes> (or \"\" to disable)"
+                ));
             }
             for w in words {
                 parse_int(w)?;
@@ -436,12 +548,17 @@ pub fn check_value(kind: Kind, v: &str) -> Result<(), String> {
             Ok(())
         }
         Kind::ClientOutputBufferLimit => {
-            if words.len() % 4 != 0 || words.is_empty() {
+            if !words.len().is_multiple_of(4) || words.is_empty() {
                 return Err(format!("`{v}` must be <class> <hard> <soft> <seconds> (class normal, replica or pubsub)"));
             }
             for chunk in words.chunks(4) {
-                if !["normal", "replica", "slave", "pubsub"].contains(&chunk[0].to_lowercase().as_str()) {
-                    return Err(format!("`{}` is not a client class (normal, replica, pubsub)", chunk[0]));
+                if !["normal", "replica", "slave", "pubsub"]
+                    .contains(&chunk[0].to_lowercase().as_str())
+                {
+                    return Err(format!(
+                        "`{}` is not a client class (normal, replica, pubsub)",
+                        chunk[0]
+                    ));
                 }
                 parse_size(chunk[1])?;
                 parse_size(chunk[2])?;
@@ -452,14 +569,18 @@ pub fn check_value(kind: Kind, v: &str) -> Result<(), String> {
         Kind::KeyspaceEvents => {
             let u = unquote(v);
             match u.chars().find(|c| !EVENT_CHARS.contains(*c)) {
-                Some(c) => Err(format!("`{u}` has `{c}`, not a keyspace event class (one of {EVENT_CHARS})")),
+                Some(c) => Err(format!(
+                    "`{u}` has `{c}`, not a keyspace event class (one of {EVENT_CHARS})"
+                )),
                 None => Ok(()),
             }
         }
         Kind::HostPort => {
-            if words.len() == 2 && words[1].parse::<u16>().is_ok_and(|p| p > 0) {
-                Ok(())
-            } else if words.len() == 2 && words[0].eq_ignore_ascii_case("no") && words[1].eq_ignore_ascii_case("one") {
+            let host_port = words.len() == 2 && words[1].parse::<u16>().is_ok_and(|p| p > 0);
+            let no_one = words.len() == 2
+                && words[0].eq_ignore_ascii_case("no")
+                && words[1].eq_ignore_ascii_case("one");
+            if host_port || no_one {
                 Ok(())
             } else {
                 Err(format!("`{v}` must be <host> <port>"))
@@ -505,9 +626,19 @@ pub fn normalize(kind: Kind, v: &str) -> String {
             .collect::<Vec<_>>()
             .chunks(4)
             .map(|c| {
-                let class = if c[0].eq_ignore_ascii_case("replica") { "slave".to_string() } else { c[0].to_lowercase() };
-                let size = |s: &str| parse_size(s).map_or_else(|_| s.to_string(), |n| n.to_string());
-                format!("{class} {} {} {}", size(c[1]), size(c.get(2).copied().unwrap_or("0")), c.get(3).copied().unwrap_or("0"))
+                let class = if c[0].eq_ignore_ascii_case("replica") {
+                    "slave".to_string()
+                } else {
+                    c[0].to_lowercase()
+                };
+                let size =
+                    |s: &str| parse_size(s).map_or_else(|_| s.to_string(), |n| n.to_string());
+                format!(
+                    "{class} {} {} {}",
+                    size(c[1]),
+                    size(c.get(2).copied().unwrap_or("0")),
+                    c.get(3).copied().unwrap_or("0")
+                )
             })
             .collect::<Vec<_>>()
             .join(" "),
@@ -515,16 +646,24 @@ pub fn normalize(kind: Kind, v: &str) -> String {
             // CONFIG GET answers in its own letter order; compare as a set with A expanded.
             let mut set: Vec<char> = u
                 .chars()
-                .flat_map(|c| if c == 'A' { "g$lshzxetd".chars().collect::<Vec<_>>() } else { vec![c] })
+                .flat_map(|c| {
+                    if c == 'A' {
+                        "g$lshzxetd".chars().collect::<Vec<_>>()
+                    } else {
+                        vec![c]
+                    }
+                })
                 .collect();
             set.sort_unstable();
             set.dedup();
             set.into_iter().collect()
         }
         Kind::Octal => u.trim_start_matches('0').to_string(),
-        Kind::EnumSet(_) | Kind::Words | Kind::Save | Kind::HostPort => {
-            u.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
-        }
+        Kind::EnumSet(_) | Kind::Words | Kind::Save | Kind::HostPort => u
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase(),
         Kind::Text | Kind::FileOnly => u.to_string(),
     }
 }
@@ -581,16 +720,28 @@ mod tests {
             normalize(Kind::ClientOutputBufferLimit, "replica 256mb 64mb 60"),
             "slave 268435456 67108864 60"
         );
-        assert_eq!(normalize(Kind::KeyspaceEvents, "Ex"), normalize(Kind::KeyspaceEvents, "xE"));
-        assert_eq!(normalize(Kind::KeyspaceEvents, "KA"), normalize(Kind::KeyspaceEvents, "Kg$lshzxetd"));
+        assert_eq!(
+            normalize(Kind::KeyspaceEvents, "Ex"),
+            normalize(Kind::KeyspaceEvents, "xE")
+        );
+        assert_eq!(
+            normalize(Kind::KeyspaceEvents, "KA"),
+            normalize(Kind::KeyspaceEvents, "Kg$lshzxetd")
+        );
         assert_eq!(normalize(Kind::Octal, "0700"), "700");
     }
 
     #[test]
     fn suggestions() {
         let names = || REDIS.iter().map(|(n, _)| *n);
-        assert_eq!(did_you_mean("maxmemory-polcy", names()), Some("maxmemory-policy"));
-        assert_eq!(did_you_mean("maxmemory_policy", names()), Some("maxmemory-policy"));
+        assert_eq!(
+            did_you_mean("maxmemory-polcy", names()),
+            Some("maxmemory-policy")
+        );
+        assert_eq!(
+            did_you_mean("maxmemory_policy", names()),
+            Some("maxmemory-policy")
+        );
         assert_eq!(did_you_mean("appendonyl", names()), Some("appendonly"));
         assert_eq!(did_you_mean("completely-different", names()), None);
     }

@@ -20,13 +20,39 @@ const MOVES_CLIENTS: &[&str] = &["port", "bind", "tls-port", "unixsocket"];
 /// Redis 7.0's answer to `CONFIG SET <p> <current value>`, measured for every parameter; used only
 /// to predict `restart_required` in check mode, where nothing may be set.
 const IMMUTABLE: &[&str] = &[
-    "aclfile", "always-show-logo", "aof_rewrite_cpulist", "appenddirname", "appendfilename",
-    "bgsave_cpulist", "bio_cpulist", "cluster-config-file", "cluster-enabled", "cluster-port",
-    "daemonize", "databases", "disable-thp", "enable-debug-command", "enable-module-command",
-    "enable-protected-configs", "io-threads", "io-threads-do-reads", "logfile", "pidfile",
-    "rdbchecksum", "server_cpulist", "set-proc-title", "socket-mark-id", "supervised",
-    "syslog-enabled", "syslog-facility", "syslog-ident", "tcp-backlog", "unixsocket",
-    "unixsocketperm", "dbfilename", "dir",
+    "aclfile",
+    "always-show-logo",
+    "aof_rewrite_cpulist",
+    "appenddirname",
+    "appendfilename",
+    "bgsave_cpulist",
+    "bio_cpulist",
+    "cluster-config-file",
+    "cluster-enabled",
+    "cluster-port",
+    "daemonize",
+    "databases",
+    "disable-thp",
+    "enable-debug-command",
+    "enable-module-command",
+    "enable-protected-configs",
+    "io-threads",
+    "io-threads-do-reads",
+    "logfile",
+    "pidfile",
+    "rdbchecksum",
+    "server_cpulist",
+    "set-proc-title",
+    "socket-mark-id",
+    "supervised",
+    "syslog-enabled",
+    "syslog-facility",
+    "syslog-ident",
+    "tcp-backlog",
+    "unixsocket",
+    "unixsocketperm",
+    "dbfilename",
+    "dir",
 ];
 
 /// What the live apply did (or, in check mode, would do).
@@ -72,7 +98,11 @@ fn desired_values(lines: &[Line]) -> BTreeMap<String, String> {
 }
 
 fn file_only_lines(lines: &[Line], name: &str) -> Vec<String> {
-    lines.iter().filter(|l| l.name == name).map(|l| l.raw_value.clone()).collect()
+    lines
+        .iter()
+        .filter(|l| l.name == name)
+        .map(|l| l.raw_value.clone())
+        .collect()
 }
 
 fn shown(name: &str, v: &str) -> String {
@@ -165,12 +195,16 @@ pub fn apply(
         let desired_v = &wanted[name];
         let kind = directives::kind(name).unwrap_or(Kind::Text);
         let Some(cur) = current_str(name) else {
-            result.restart_reasons.push(format!("{name}: not known to the running server (a newer Redis version's directive?)"));
+            result.restart_reasons.push(format!(
+                "{name}: not known to the running server (a newer Redis version's directive?)"
+            ));
             continue;
         };
         let differs = match kind {
             Kind::ClientOutputBufferLimit => cobl_differs(desired_v, &cur),
-            Kind::Text if name == "dir" => desired_v.trim_end_matches('/') != cur.trim_end_matches('/'),
+            Kind::Text if name == "dir" => {
+                desired_v.trim_end_matches('/') != cur.trim_end_matches('/')
+            }
             _ => directives::normalize(kind, desired_v) != directives::normalize(kind, &cur),
         };
         if !differs {
@@ -192,7 +226,11 @@ pub fn apply(
     if check_mode {
         for (name, want, cur) in to_set {
             if IMMUTABLE.contains(&name.as_str()) {
-                result.restart_reasons.push(format!("{name}: {} -> {} (Redis cannot change it at runtime)", shown(&name, &cur), shown(&name, &want)));
+                result.restart_reasons.push(format!(
+                    "{name}: {} -> {} (Redis cannot change it at runtime)",
+                    shown(&name, &cur),
+                    shown(&name, &want)
+                ));
             } else {
                 result.changes.push(json!({"directive": name, "before": shown(&name, &cur), "after": shown(&name, &want)}));
                 result.applied.push(name);
@@ -223,17 +261,30 @@ pub fn apply(
                         .nth(1)
                         .and_then(|s| s.split('\'').next())
                         .map(str::to_string);
-                    let restart_only = detail.contains("immutable config") || detail.contains("protected config");
+                    let restart_only =
+                        detail.contains("immutable config") || detail.contains("protected config");
                     match (refused, restart_only) {
                         (Some(p), true) if to_set.iter().any(|(n, _, _)| *n == p) => {
                             let pos = to_set.iter().position(|(n, _, _)| *n == p).unwrap_or(0);
                             let (n, v, cur) = to_set.remove(pos);
-                            let why = if detail.contains("protected") { "can't set protected config" } else { "can't set immutable config" };
-                            result.restart_reasons.push(format!("{n}: {} -> {} (Redis: {why})", shown(&n, &cur), shown(&n, &v)));
+                            let why = if detail.contains("protected") {
+                                "can't set protected config"
+                            } else {
+                                "can't set immutable config"
+                            };
+                            result.restart_reasons.push(format!(
+                                "{n}: {} -> {} (Redis: {why})",
+                                shown(&n, &cur),
+                                shown(&n, &v)
+                            ));
                         }
                         (p, _) => {
                             let which = p.unwrap_or_else(|| "?".into());
-                            let value = to_set.iter().find(|(n, _, _)| *n == which).map(|(n, v, _)| shown(n, v)).unwrap_or_default();
+                            let value = to_set
+                                .iter()
+                                .find(|(n, _, _)| *n == which)
+                                .map(|(n, v, _)| shown(n, v))
+                                .unwrap_or_default();
                             return Err(ConnectionError::Command {
                                 addr,
                                 command: "CONFIG SET".into(),
@@ -249,7 +300,11 @@ pub fn apply(
 
     if let Some((want, cur)) = replicaof {
         let words: Vec<&str> = want.split_whitespace().collect();
-        let target = if want.is_empty() { vec!["NO", "ONE"] } else { words };
+        let target = if want.is_empty() {
+            vec!["NO", "ONE"]
+        } else {
+            words
+        };
         if !check_mode {
             let mut args = vec!["REPLICAOF"];
             args.extend(target.iter().copied());
@@ -266,7 +321,9 @@ pub fn apply(
             .filter(|k| !wanted.contains_key(k) && directives::kind(k) != Some(Kind::FileOnly))
             .collect();
         for d in dropped {
-            result.restart_reasons.push(format!("{d}: removed from the file; the running value stays until a restart"));
+            result.restart_reasons.push(format!(
+                "{d}: removed from the file; the running value stays until a restart"
+            ));
         }
     }
     Ok(result)

@@ -32,7 +32,9 @@ fn definition() -> ModuleDef {
     ]);
     let mut spec = with_connection_options(vec![
         Opt::path("path").required().aliases(&["dest"]),
-        Opt::str("template").default("redis").choices(&["redis", "sentinel"]),
+        Opt::str("template")
+            .default("redis")
+            .choices(&["redis", "sentinel"]),
         Opt::path("src"),
         Opt::bool("placeholders").default(false),
         Opt::str("profile").choices(&PROFILES),
@@ -76,11 +78,17 @@ fn profile_settings(profile: &str) -> Map<String, Value> {
         "cache" => json!({"maxmemory-policy": "allkeys-lru", "save": [], "appendonly": false}),
         // Sessions expire: evict among keys with a TTL, keep them across restarts, and publish
         // expiry events so applications can react to logouts by timeout.
-        "session" => json!({"maxmemory-policy": "volatile-lru", "appendonly": true, "appendfsync": "everysec", "notify-keyspace-events": "Ex"}),
+        "session" => {
+            json!({"maxmemory-policy": "volatile-lru", "appendonly": true, "appendfsync": "everysec", "notify-keyspace-events": "Ex"})
+        }
         // A queue must never silently lose a job: refuse writes when full, log every write.
-        "queue" => json!({"maxmemory-policy": "noeviction", "appendonly": true, "appendfsync": "everysec"}),
+        "queue" => {
+            json!({"maxmemory-policy": "noeviction", "appendonly": true, "appendfsync": "everysec"})
+        }
         // Durable store: snapshots plus AOF.
-        "persistent" => json!({"maxmemory-policy": "noeviction", "save": ["3600 1", "300 100", "60 10000"], "appendonly": true, "appendfsync": "everysec"}),
+        "persistent" => {
+            json!({"maxmemory-policy": "noeviction", "save": ["3600 1", "300 100", "60 10000"], "appendonly": true, "appendfsync": "everysec"})
+        }
         _ => json!({}),
     };
     v.as_object().cloned().unwrap_or_default()
@@ -88,15 +96,24 @@ fn profile_settings(profile: &str) -> Map<String, Value> {
 
 fn check_setting_values(settings: &Map<String, Value>) -> Result<(), ModuleError> {
     for (k, v) in settings {
-        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null);
-        let ok = scalar(v) || v.as_array().is_some_and(|a| a.iter().all(|i| scalar(i) && !i.is_null()));
+        let scalar = |v: &Value| {
+            matches!(
+                v,
+                Value::String(_) | Value::Number(_) | Value::Bool(_) | Value::Null
+            )
+        };
+        let ok = scalar(v)
+            || v.as_array()
+                .is_some_and(|a| a.iter().all(|i| scalar(i) && !i.is_null()));
         if !ok {
             return Err(ModuleError::new(format!(
                 "settings.{k}: a value must be a string, number, boolean or a list of those, got {v}"
             )));
         }
         if k.contains(char::is_whitespace) && !k.starts_with("sentinel ") {
-            return Err(ModuleError::new(format!("settings: `{k}` is not a directive name")));
+            return Err(ModuleError::new(format!(
+                "settings: `{k}` is not a directive name"
+            )));
         }
     }
     Ok(())
@@ -117,14 +134,20 @@ fn fill_placeholders(src: &str, settings: &Map<String, Value>) -> Result<String,
             break;
         };
         let key = &after[..end];
-        let valid = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let valid = !key.is_empty()
+            && key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !valid {
             out.push_str("##");
             rest = after;
             continue;
         }
         let wanted = key.to_lowercase().replace('_', "-");
-        match settings.iter().find(|(k, _)| k.to_lowercase().replace('_', "-") == wanted) {
+        match settings
+            .iter()
+            .find(|(k, _)| k.to_lowercase().replace('_', "-") == wanted)
+        {
             Some((_, v)) => out.push_str(&placeholder_text(v)),
             None => missing.push(key.to_string()),
         }
@@ -136,7 +159,11 @@ fn fill_placeholders(src: &str, settings: &Map<String, Value>) -> Result<String,
     } else {
         Err(ModuleError::new(format!(
             "placeholders with no value in settings: {}",
-            missing.iter().map(|m| format!("##{m}##")).collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .map(|m| format!("##{m}##"))
+                .collect::<Vec<_>>()
+                .join(", ")
         )))
     }
 }
@@ -157,15 +184,22 @@ fn placeholder_text(v: &Value) -> String {
 fn keep_failed_over_masters(m: &Module, monitors: &mut [Value], old: Option<&[Line]>) {
     let Some(old) = old else { return };
     for mon in monitors.iter_mut() {
-        let Some(name) = mon["name"].as_str().map(str::to_string) else { continue };
+        let Some(name) = mon["name"].as_str().map(str::to_string) else {
+            continue;
+        };
         let epoch = old
             .iter()
-            .find(|l| l.name == "sentinel" && l.args.len() == 3 && l.args[0] == "config-epoch" && l.args[1] == name)
+            .find(|l| {
+                l.name == "sentinel"
+                    && l.args.len() == 3
+                    && l.args[0] == "config-epoch"
+                    && l.args[1] == name
+            })
             .and_then(|l| l.args[2].parse::<u64>().ok())
             .unwrap_or(0);
-        let current = old
-            .iter()
-            .find(|l| l.name == "sentinel" && l.args.len() == 5 && l.args[0] == "monitor" && l.args[1] == name);
+        let current = old.iter().find(|l| {
+            l.name == "sentinel" && l.args.len() == 5 && l.args[0] == "monitor" && l.args[1] == name
+        });
         if let (Some(cur), true) = (current, epoch > 0) {
             let (host, port) = (cur.args[2].clone(), cur.args[3].parse::<i64>().unwrap_or(0));
             if mon["host"].as_str() != Some(host.as_str()) || mon["port"].as_i64() != Some(port) {
@@ -191,8 +225,12 @@ fn mode_of(m: &Module) -> Result<Option<u32>, ModuleError> {
             .filter(|v| *v <= 0o7777)
             .map(Some)
             .ok_or_else(|| ModuleError::new(format!("mode {n} is out of range"))),
-        Some(Value::String(s)) => files::parse_mode(s).map(Some).map_err(|e| ModuleError::new(e.0)),
-        Some(other) => Err(ModuleError::new(format!("mode must be a string such as \"0640\", got {other}"))),
+        Some(Value::String(s)) => files::parse_mode(s)
+            .map(Some)
+            .map_err(|e| ModuleError::new(e.0)),
+        Some(other) => Err(ModuleError::new(format!(
+            "mode must be a string such as \"0640\", got {other}"
+        ))),
     }
 }
 
@@ -200,22 +238,34 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let p = &m.params;
     let path_s = p.str("path").unwrap_or_default().to_string();
     let path = Path::new(&path_s);
-    let dialect = if p.str("template") == Some("sentinel") { Dialect::Sentinel } else { Dialect::Redis };
+    let dialect = if p.str("template") == Some("sentinel") {
+        Dialect::Sentinel
+    } else {
+        Dialect::Redis
+    };
     let live = p.str("apply") == Some("live");
     if live && dialect == Dialect::Sentinel {
         return Err(ModuleError::new("apply: live is for redis.conf; change a running Sentinel with creativeflow.redis.redis_sentinel"));
     }
     if path.is_dir() {
-        return Err(ModuleError::new(format!("path `{path_s}` is a directory; give the config file's path")));
+        return Err(ModuleError::new(format!(
+            "path `{path_s}` is a directory; give the config file's path"
+        )));
     }
     let attrs_mode = mode_of(m)?;
 
-    let user_settings = p.get("settings").and_then(Value::as_object).cloned().unwrap_or_default();
+    let user_settings = p
+        .get("settings")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     check_setting_values(&user_settings)?;
     let mut settings = base_settings(dialect);
     if let Some(profile) = p.str("profile") {
         if dialect == Dialect::Sentinel {
-            return Err(ModuleError::new("profile applies to redis.conf, not to sentinel.conf"));
+            return Err(ModuleError::new(
+                "profile applies to redis.conf, not to sentinel.conf",
+            ));
         }
         settings.extend(profile_settings(profile));
     }
@@ -234,24 +284,39 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         }
     }
 
-    let mut monitors: Vec<Value> = p.get("monitors").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut monitors: Vec<Value> = p
+        .get("monitors")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if dialect == Dialect::Redis && !monitors.is_empty() {
-        return Err(ModuleError::new("monitors apply to sentinel.conf (template: sentinel)"));
+        return Err(ModuleError::new(
+            "monitors apply to sentinel.conf (template: sentinel)",
+        ));
     }
     keep_failed_over_masters(m, &mut monitors, old_lines.as_deref());
     let vars = match dialect {
         Dialect::Redis => json!({ "redis_settings": settings }),
-        Dialect::Sentinel => json!({ "sentinel_settings": settings, "sentinel_monitors": monitors }),
+        Dialect::Sentinel => {
+            json!({ "sentinel_settings": settings, "sentinel_monitors": monitors })
+        }
     };
 
     let (template_name, source) = match p.str("src") {
         Some(src) => (
             src.to_string(),
-            std::fs::read_to_string(src).map_err(|e| ModuleError::new(format!("cannot read src `{src}`: {e}")))?,
+            std::fs::read_to_string(src)
+                .map_err(|e| ModuleError::new(format!("cannot read src `{src}`: {e}")))?,
         ),
         None => match dialect {
-            Dialect::Redis => ("redis.conf.j2".to_string(), render::REDIS_TEMPLATE.to_string()),
-            Dialect::Sentinel => ("sentinel.conf.j2".to_string(), render::SENTINEL_TEMPLATE.to_string()),
+            Dialect::Redis => (
+                "redis.conf.j2".to_string(),
+                render::REDIS_TEMPLATE.to_string(),
+            ),
+            Dialect::Sentinel => (
+                "sentinel.conf.j2".to_string(),
+                render::SENTINEL_TEMPLATE.to_string(),
+            ),
         },
     };
     let rendered = if p.flag("placeholders") {
@@ -260,7 +325,8 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         render::render(&template_name, &source, &vars).map_err(ModuleError::new)?
     };
 
-    let lines = conf::parse(&rendered).map_err(|e| ModuleError::new(format!("rendered config: {e}")))?;
+    let lines =
+        conf::parse(&rendered).map_err(|e| ModuleError::new(format!("rendered config: {e}")))?;
     for s in conf::secrets_in(&lines) {
         m.add_secret(&s);
     }
@@ -288,11 +354,17 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         (_, None) => true,
         // Sentinel rewrites its file in its own style (it quotes `dir`, for one), so compare
         // what Sentinel reads: directives and their arguments.
-        (Dialect::Sentinel, Some(old)) => !conf::same_directives(conf::split_generated(old).0, &rendered),
+        (Dialect::Sentinel, Some(old)) => {
+            !conf::same_directives(conf::split_generated(old).0, &rendered)
+        }
         (Dialect::Redis, Some(old)) => old != rendered,
     };
 
-    let attrs = FileAttrs { mode: attrs_mode, owner: p.str("owner"), group: p.str("group") };
+    let attrs = FileAttrs {
+        mode: attrs_mode,
+        owner: p.str("owner"),
+        group: p.str("group"),
+    };
     let attrs_changed = if !content_changed && old_text.is_some() {
         files::ensure_attrs(path, &attrs, m.check_mode).map_err(|e| ModuleError::new(e.0))?
     } else {
@@ -306,10 +378,17 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         if cp.password.is_none() {
             // The running server still has the old file's password until this run changes it.
             let from = old_lines.as_deref().unwrap_or(&lines);
-            cp.password = conf::last(from, "requirepass").and_then(|l| l.args.first().cloned()).filter(|s| !s.is_empty());
+            cp.password = conf::last(from, "requirepass")
+                .and_then(|l| l.args.first().cloned())
+                .filter(|s| !s.is_empty());
         }
         let mut c = cp.connect()?;
-        live_result = Some(live::apply(&mut c, &lines, old_lines.as_deref(), m.check_mode)?);
+        live_result = Some(live::apply(
+            &mut c,
+            &lines,
+            old_lines.as_deref(),
+            m.check_mode,
+        )?);
         con = Some(c);
     }
 
@@ -320,7 +399,10 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         }
         if let Err(e) = files::write_atomic(path, new_text.as_bytes(), &attrs) {
             if let (Some(c), Some(r)) = (con.as_mut(), live_result.as_ref()) {
-                let undone = live::undo(c, &r.undo).map_or_else(|e| format!("; undoing the live changes failed too: {e}"), |()| "; the live changes were undone".into());
+                let undone = live::undo(c, &r.undo).map_or_else(
+                    |e| format!("; undoing the live changes failed too: {e}"),
+                    |()| "; the live changes were undone".into(),
+                );
                 return Err(ModuleError::new(format!("{}{undone}", e.0)));
             }
             return Err(ModuleError::new(e.0));
@@ -331,18 +413,48 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let changed = content_changed || attrs_changed || !live_result.applied.is_empty();
     let restart_required = !live_result.restart_reasons.is_empty();
     let mut msg = match (content_changed, live) {
-        (true, _) => format!("{path_s} {}", if m.check_mode { "would be written" } else { "written" }),
-        (false, _) if attrs_changed => format!("{path_s}: mode/owner {}", if m.check_mode { "would be fixed" } else { "fixed" }),
+        (true, _) => format!(
+            "{path_s} {}",
+            if m.check_mode {
+                "would be written"
+            } else {
+                "written"
+            }
+        ),
+        (false, _) if attrs_changed => format!(
+            "{path_s}: mode/owner {}",
+            if m.check_mode {
+                "would be fixed"
+            } else {
+                "fixed"
+            }
+        ),
         (false, _) => format!("{path_s} is up to date"),
     };
     if live {
         if live_result.applied.is_empty() {
             msg.push_str("; running server already matches");
         } else {
-            msg.push_str(&format!("; {} live: {}", if m.check_mode { "would apply" } else { "applied" }, live_result.applied.join(", ")));
+            msg.push_str(&format!(
+                "; {} live: {}",
+                if m.check_mode {
+                    "would apply"
+                } else {
+                    "applied"
+                },
+                live_result.applied.join(", ")
+            ));
         }
         if restart_required {
-            msg.push_str(&format!("; restart required for: {}", live_result.restart_reasons.iter().map(|r| r.split(':').next().unwrap_or("")).collect::<Vec<_>>().join(", ")));
+            msg.push_str(&format!(
+                "; restart required for: {}",
+                live_result
+                    .restart_reasons
+                    .iter()
+                    .map(|r| r.split(':').next().unwrap_or(""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
     }
 
@@ -372,7 +484,13 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
                 live_result
                     .changes
                     .iter()
-                    .map(|c| format!("{} {}\n", c["directive"].as_str().unwrap_or(""), c[key].as_str().unwrap_or("")))
+                    .map(|c| {
+                        format!(
+                            "{} {}\n",
+                            c["directive"].as_str().unwrap_or(""),
+                            c[key].as_str().unwrap_or("")
+                        )
+                    })
                     .collect::<String>()
             };
             diffs.push(json!({
@@ -400,15 +518,23 @@ mod tests {
         let s = json!({"port": 6380, "appendonly": true, "save": ["900 1"]});
         let s = s.as_object().cloned().unwrap_or_default();
         assert_eq!(
-            fill_placeholders("port ##PORT##\nappendonly ##appendonly##\nsave ##save##\n# ## not a placeholder\n", &s).map_err(|e| e.msg),
+            fill_placeholders(
+                "port ##PORT##\nappendonly ##appendonly##\nsave ##save##\n# ## not a placeholder\n",
+                &s
+            )
+            .map_err(|e| e.msg),
             Ok("port 6380\nappendonly yes\nsave 900 1\n# ## not a placeholder\n".to_string())
         );
-        assert!(fill_placeholders("x ##MAXMEMORY##", &s).is_err_and(|e| e.msg == "placeholders with no value in settings: ##MAXMEMORY##"));
+        assert!(fill_placeholders("x ##MAXMEMORY##", &s)
+            .is_err_and(|e| e.msg == "placeholders with no value in settings: ##MAXMEMORY##"));
     }
 
     #[test]
     fn nested_setting_values_are_refused() {
-        let s = json!({"bind": {"a": 1}}).as_object().cloned().unwrap_or_default();
+        let s = json!({"bind": {"a": 1}})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         assert!(check_setting_values(&s).is_err_and(|e| e.msg.starts_with("settings.bind:")));
     }
 
@@ -417,11 +543,21 @@ mod tests {
         for p in PROFILES {
             let mut s = base_settings(Dialect::Redis);
             s.extend(profile_settings(p));
-            let out = render::render("redis.conf.j2", render::REDIS_TEMPLATE, &json!({"redis_settings": s}));
+            let out = render::render(
+                "redis.conf.j2",
+                render::REDIS_TEMPLATE,
+                &json!({"redis_settings": s}),
+            );
             let text = out.unwrap_or_default();
             let lines = conf::parse(&text).unwrap_or_default();
-            assert!(conf::validate_lines(&lines, Dialect::Redis).is_ok(), "{p}: {text}");
-            assert!(conf::check_contradictions(&lines, Dialect::Redis).is_ok(), "{p}");
+            assert!(
+                conf::validate_lines(&lines, Dialect::Redis).is_ok(),
+                "{p}: {text}"
+            );
+            assert!(
+                conf::check_contradictions(&lines, Dialect::Redis).is_ok(),
+                "{p}"
+            );
             assert!(conf::check_security(&lines, Dialect::Redis).is_ok(), "{p}");
         }
     }

@@ -6,7 +6,8 @@
 use serde_json::Value;
 
 pub const REDIS_TEMPLATE: &str = include_str!("../../../templates/redis_server/redis.conf.j2");
-pub const SENTINEL_TEMPLATE: &str = include_str!("../../../templates/redis_sentinel/sentinel.conf.j2");
+pub const SENTINEL_TEMPLATE: &str =
+    include_str!("../../../templates/redis_sentinel/sentinel.conf.j2");
 
 /// Renders `source` with `vars` (an object of template variables).
 ///
@@ -22,5 +23,6 @@ pub fn render(name: &str, source: &str, vars: &Value) -> Result<String, String> 
     let tmpl = env
         .get_template(name)
         .map_err(|e| format!("template {name}: {e:#}"))?;
-    tmpl.render(vars).map_err(|e| format!("rendering {name}: {e:#}"))
+    tmpl.render(vars)
+        .map_err(|e| format!("rendering {name}: {e:#}"))
 }

@@ -45,25 +45,61 @@ fn config_get(s: &RedisProcess, name: &str) -> String {
 #[test]
 fn every_profile_renders_validates_starts_and_matches_config_get() {
     let expect: &[(&str, &[(&str, &str)])] = &[
-        ("cache", &[("maxmemory-policy", "allkeys-lru"), ("save", ""), ("appendonly", "no")]),
-        ("session", &[("maxmemory-policy", "volatile-lru"), ("appendonly", "yes"), ("appendfsync", "everysec"), ("notify-keyspace-events", "xE")]),
-        ("queue", &[("maxmemory-policy", "noeviction"), ("appendonly", "yes")]),
-        ("persistent", &[("save", "3600 1 300 100 60 10000"), ("appendonly", "yes"), ("maxmemory-policy", "noeviction")]),
+        (
+            "cache",
+            &[
+                ("maxmemory-policy", "allkeys-lru"),
+                ("save", ""),
+                ("appendonly", "no"),
+            ],
+        ),
+        (
+            "session",
+            &[
+                ("maxmemory-policy", "volatile-lru"),
+                ("appendonly", "yes"),
+                ("appendfsync", "everysec"),
+                ("notify-keyspace-events", "xE"),
+            ],
+        ),
+        (
+            "queue",
+            &[("maxmemory-policy", "noeviction"), ("appendonly", "yes")],
+        ),
+        (
+            "persistent",
+            &[
+                ("save", "3600 1 300 100 60 10000"),
+                ("appendonly", "yes"),
+                ("maxmemory-policy", "noeviction"),
+            ],
+        ),
     ];
     for (profile, checks) in expect {
         let dir = tempfile::tempdir().expect("tmp");
         let port = free_port();
         let path = dir.path().join("redis.conf");
-        let settings = merge(local(dir.path(), port), json!({"maxmemory": "64mb", "requirepass": PW}));
+        let settings = merge(
+            local(dir.path(), port),
+            json!({"maxmemory": "64mb", "requirepass": PW}),
+        );
         let (v, code) = run(&json!({"path": path, "profile": profile, "settings": settings}));
         assert_eq!(code, 0, "{profile}: {v}");
         assert_eq!(v["changed"], json!(true));
         let server = RedisProcess::from_config("redis-server", &path, port, Some(PW));
         for (name, want) in *checks {
-            assert_eq!(config_get(&server, name), *want, "{profile}: CONFIG GET {name}");
+            assert_eq!(
+                config_get(&server, name),
+                *want,
+                "{profile}: CONFIG GET {name}"
+            );
         }
         assert_eq!(config_get(&server, "maxmemory"), "67108864", "{profile}");
-        assert_eq!(config_get(&server, "bind"), "127.0.0.1 -::1", "secure default bind");
+        assert_eq!(
+            config_get(&server, "bind"),
+            "127.0.0.1 -::1",
+            "secure default bind"
+        );
         assert_eq!(config_get(&server, "protected-mode"), "yes");
         assert!(!v.to_string().contains(PW), "password leaked: {v}");
     }
@@ -75,14 +111,20 @@ fn live_apply_changes_memory_without_restart_and_reports_restart_for_port() {
     let port = free_port();
     let path = dir.path().join("redis.conf");
     let base = json!({"path": path, "profile": "cache", "login_port": port, "login_password": PW, "apply": "live"});
-    let settings = merge(local(dir.path(), port), json!({"requirepass": PW, "maxmemory": "64mb"}));
+    let settings = merge(
+        local(dir.path(), port),
+        json!({"requirepass": PW, "maxmemory": "64mb"}),
+    );
     let (v, code) = run(&with(&base, json!({"settings": settings, "apply": "file"})));
     assert_eq!(code, 0, "{v}");
     let server = RedisProcess::from_config("redis-server", &path, port, Some(PW));
     let pid_before = server.pid();
 
     // maxmemory and the policy change live.
-    let settings2 = merge(settings.clone(), json!({"maxmemory": "128mb", "maxmemory-policy": "allkeys-lfu"}));
+    let settings2 = merge(
+        settings.clone(),
+        json!({"maxmemory": "128mb", "maxmemory-policy": "allkeys-lfu"}),
+    );
     let args2 = with(&base, json!({"settings": settings2}));
     let (v, code) = run(&args2);
     assert_eq!(code, 0, "{v}");
@@ -92,7 +134,9 @@ fn live_apply_changes_memory_without_restart_and_reports_restart_for_port() {
     assert_eq!(config_get(&server, "maxmemory"), "134217728");
     assert_eq!(config_get(&server, "maxmemory-policy"), "allkeys-lfu");
     assert_eq!(server.pid(), pid_before);
-    assert!(std::fs::read_to_string(&path).expect("read").contains("maxmemory 128mb"));
+    assert!(std::fs::read_to_string(&path)
+        .expect("read")
+        .contains("maxmemory 128mb"));
 
     // The same input again: nothing to do for the file or the server.
     let (v, _) = run(&args2);
@@ -102,7 +146,11 @@ fn live_apply_changes_memory_without_restart_and_reports_restart_for_port() {
     // Someone changed the server by hand: live apply puts it back, file untouched.
     let _ = server.raw(&["CONFIG", "SET", "maxmemory", "1mb"]);
     let (v, _) = run(&args2);
-    assert_eq!((v["changed"].clone(), v["file_changed"].clone()), (json!(true), json!(false)), "{v}");
+    assert_eq!(
+        (v["changed"].clone(), v["file_changed"].clone()),
+        (json!(true), json!(false)),
+        "{v}"
+    );
     assert_eq!(config_get(&server, "maxmemory"), "134217728");
 
     // A port change and an immutable directive: file written, restart reported, server untouched.
@@ -112,8 +160,14 @@ fn live_apply_changes_memory_without_restart_and_reports_restart_for_port() {
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["restart_required"], json!(true));
     let reasons = v["restart_reasons"].to_string();
-    assert!(reasons.contains(&format!("port: {port} -> {new_port}")), "{reasons}");
-    assert!(reasons.contains("databases: 16 -> 32 (Redis: can't set immutable config)"), "{reasons}");
+    assert!(
+        reasons.contains(&format!("port: {port} -> {new_port}")),
+        "{reasons}"
+    );
+    assert!(
+        reasons.contains("databases: 16 -> 32 (Redis: can't set immutable config)"),
+        "{reasons}"
+    );
     assert_eq!(config_get(&server, "port"), port.to_string());
     assert_eq!(config_get(&server, "databases"), "16");
 }
@@ -124,21 +178,36 @@ fn check_mode_writes_nothing_and_agrees_with_the_real_run() {
     let port = free_port();
     let path = dir.path().join("redis.conf");
     let settings = merge(local(dir.path(), port), json!({"requirepass": PW}));
-    let base = json!({"path": path, "settings": settings, "login_port": port, "login_password": PW});
+    let base =
+        json!({"path": path, "settings": settings, "login_port": port, "login_password": PW});
     run(&base);
     let server = RedisProcess::from_config("redis-server", &path, port, Some(PW));
     let before = std::fs::read(&path).expect("read");
 
     let changed_settings = merge(settings, json!({"maxmemory": "32mb", "databases": 8}));
-    let args = with(&base, json!({"settings": changed_settings, "apply": "live", "_ansible_check_mode": true, "_ansible_diff": true}));
+    let args = with(
+        &base,
+        json!({"settings": changed_settings, "apply": "live", "_ansible_check_mode": true, "_ansible_diff": true}),
+    );
     let (check, code) = run(&args);
     assert_eq!(code, 0, "{check}");
-    assert_eq!(std::fs::read(&path).expect("read"), before, "check mode wrote the file");
-    assert_eq!(config_get(&server, "maxmemory"), "0", "check mode changed the server");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "check mode wrote the file"
+    );
+    assert_eq!(
+        config_get(&server, "maxmemory"),
+        "0",
+        "check mode changed the server"
+    );
     assert_eq!(check["applied"], json!(["maxmemory"]));
     assert!(check["restart_reasons"].to_string().contains("databases"));
     let diff = check["diff"].to_string();
-    assert!(diff.contains("maxmemory 32mb") && diff.contains("requirepass ********"), "{diff}");
+    assert!(
+        diff.contains("maxmemory 32mb") && diff.contains("requirepass ********"),
+        "{diff}"
+    );
     assert!(!check.to_string().contains(PW));
 
     let (real, _) = run(&with(&args, json!({"_ansible_check_mode": false})));
@@ -156,30 +225,72 @@ fn bad_input_fails_clearly_and_leaves_the_file_byte_identical() {
     run(&good);
     let before = std::fs::read(&path).expect("read");
     let cases = [
-        (json!({"maxmemory-polcy": "allkeys-lru"}), "unknown directive `maxmemory-polcy` (did you mean `maxmemory-policy`?)"),
-        (json!({"maxmemory": "lots"}), "invalid value for `maxmemory`: `lots` is not a size"),
-        (json!({"port": 70000}), "invalid value for `port`: 70000 is out of range 0-65535"),
-        (json!({"maxmemory-policy": "sometimes"}), "invalid value for `maxmemory-policy`: `sometimes` is not one of"),
-        (json!({"bind": "0.0.0.0"}), "refusing to bind redis to 0.0.0.0 (beyond loopback) without requirepass"),
-        (json!({"cluster-enabled": true, "replicaof": "10.0.0.1 6379"}), "`cluster-enabled yes` contradicts `replicaof 10.0.0.1 6379`"),
-        (json!({"appendfilename": "x.aof"}), "`appendfilename x.aof` is set but appendonly is not yes"),
-        (json!({"bind": {"nested": 1}}), "settings.bind: a value must be"),
+        (
+            json!({"maxmemory-polcy": "allkeys-lru"}),
+            "unknown directive `maxmemory-polcy` (did you mean `maxmemory-policy`?)",
+        ),
+        (
+            json!({"maxmemory": "lots"}),
+            "invalid value for `maxmemory`: `lots` is not a size",
+        ),
+        (
+            json!({"port": 70000}),
+            "invalid value for `port`: 70000 is out of range 0-65535",
+        ),
+        (
+            json!({"maxmemory-policy": "sometimes"}),
+            "invalid value for `maxmemory-policy`: `sometimes` is not one of",
+        ),
+        (
+            json!({"bind": "0.0.0.0"}),
+            "refusing to bind redis to 0.0.0.0 (beyond loopback) without requirepass",
+        ),
+        (
+            json!({"cluster-enabled": true, "replicaof": "10.0.0.1 6379"}),
+            "`cluster-enabled yes` contradicts `replicaof 10.0.0.1 6379`",
+        ),
+        (
+            json!({"appendfilename": "x.aof"}),
+            "`appendfilename x.aof` is set but appendonly is not yes",
+        ),
+        (
+            json!({"bind": {"nested": 1}}),
+            "settings.bind: a value must be",
+        ),
     ];
     for (settings, want) in cases {
         let (v, code) = run(&json!({"path": path, "settings": settings}));
         assert_eq!(code, 1, "{settings}: {v}");
-        assert!(v["msg"].as_str().is_some_and(|m| m.contains(want)), "{settings}: want {want:?}, got {v}");
-        assert_eq!(std::fs::read(&path).expect("read"), before, "{settings} changed the file");
+        assert!(
+            v["msg"].as_str().is_some_and(|m| m.contains(want)),
+            "{settings}: want {want:?}, got {v}"
+        );
+        assert_eq!(
+            std::fs::read(&path).expect("read"),
+            before,
+            "{settings} changed the file"
+        );
     }
     // Non-loopback with a password is fine; allow_insecure lets an operator take the risk.
-    let (v, code) = run(&json!({"path": path, "settings": {"bind": "0.0.0.0", "requirepass": PW}, "_ansible_check_mode": true}));
+    let (v, code) = run(
+        &json!({"path": path, "settings": {"bind": "0.0.0.0", "requirepass": PW}, "_ansible_check_mode": true}),
+    );
     assert_eq!(code, 0, "{v}");
-    let (v, code) = run(&json!({"path": path, "settings": {"bind": "0.0.0.0"}, "allow_insecure": true, "_ansible_check_mode": true}));
+    let (v, code) = run(
+        &json!({"path": path, "settings": {"bind": "0.0.0.0"}, "allow_insecure": true, "_ansible_check_mode": true}),
+    );
     assert_eq!(code, 0, "{v}");
     // Connection problems during live apply: clear, and nothing written.
-    let (v, code) = run(&json!({"path": path, "settings": {"port": 7002}, "apply": "live", "login_port": free_port()}));
+    let (v, code) = run(
+        &json!({"path": path, "settings": {"port": 7002}, "apply": "live", "login_port": free_port()}),
+    );
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("connection refused")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("connection refused")),
+        "{v}"
+    );
     assert_eq!(std::fs::read(&path).expect("read"), before);
 }
 
@@ -192,9 +303,14 @@ fn wrong_password_for_live_apply_changes_nothing() {
     run(&json!({"path": path, "settings": settings}));
     let _server = RedisProcess::from_config("redis-server", &path, port, Some(PW));
     let before = std::fs::read(&path).expect("read");
-    let (v, code) = run(&json!({"path": path, "settings": merge(settings, json!({"maxmemory": "1mb"})), "apply": "live", "login_port": port, "login_password": "wrong-one"}));
+    let (v, code) = run(
+        &json!({"path": path, "settings": merge(settings, json!({"maxmemory": "1mb"})), "apply": "live", "login_port": port, "login_password": "wrong-one"}),
+    );
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("WRONGPASS")), "{v}");
+    assert!(
+        v["msg"].as_str().is_some_and(|m| m.contains("WRONGPASS")),
+        "{v}"
+    );
     assert_eq!(std::fs::read(&path).expect("read"), before);
 }
 
@@ -207,23 +323,41 @@ fn idempotent_with_mode_backup_and_no_secret_anywhere() {
     let args = json!({"path": path, "settings": {"requirepass": PW, "masterauth": PW, "user": ["app on >app-secret-7 ~app:* +@read"]}, "mode": "0600", "owner": user, "_ansible_diff": true});
     let (v, code) = run(&args);
     assert_eq!((code, v["changed"].clone()), (0, json!(true)), "{v}");
-    assert_eq!(std::fs::metadata(&path).expect("meta").mode() & 0o7777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).expect("meta").mode() & 0o7777,
+        0o600
+    );
     let text = v.to_string();
-    assert!(!text.contains(PW) && !text.contains("app-secret-7"), "secret in output: {text}");
+    assert!(
+        !text.contains(PW) && !text.contains("app-secret-7"),
+        "secret in output: {text}"
+    );
     let (v, _) = run(&args);
     assert_eq!(v["changed"], json!(false), "second run: {v}");
 
     // Only the mode differs: fixed without rewriting.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
     let (v, _) = run(&args);
-    assert_eq!((v["changed"].clone(), v["file_changed"].clone()), (json!(true), json!(false)));
-    assert_eq!(std::fs::metadata(&path).expect("meta").mode() & 0o7777, 0o600);
+    assert_eq!(
+        (v["changed"].clone(), v["file_changed"].clone()),
+        (json!(true), json!(false))
+    );
+    assert_eq!(
+        std::fs::metadata(&path).expect("meta").mode() & 0o7777,
+        0o600
+    );
 
     // A changed password with backup: the backup keeps the old file, the diff shows neither password.
-    let (v, _) = run(&with(&args, json!({"settings": {"requirepass": "new-Pass-22"}, "backup": true})));
+    let (v, _) = run(&with(
+        &args,
+        json!({"settings": {"requirepass": "new-Pass-22"}, "backup": true}),
+    ));
     let backup = v["backup_file"].as_str().unwrap_or("").to_string();
     assert!(backup.ends_with('~') && !backup.contains(PW), "{v}");
-    assert!(std::fs::read_to_string(&backup).expect("backup").contains(PW));
+    assert!(std::fs::read_to_string(&backup)
+        .expect("backup")
+        .contains(PW));
     let out = v.to_string();
     assert!(!out.contains(PW) && !out.contains("new-Pass-22"), "{out}");
 }
@@ -246,8 +380,16 @@ fn sentinel_conf_keeps_sentinel_state_and_failovers() {
     // redis-sentinel rewrites its file with the process umask: started with 027 (as our systemd
     // unit and redis_service do), the rewrite keeps 0640.
     let wrapper = dir.path().join("sentinel-umask027.sh");
-    std::fs::write(&wrapper, "#!/bin/sh\numask 027\nexec redis-sentinel \"$@\"\n").expect("wrapper");
-    std::fs::set_permissions(&wrapper, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\numask 027\nexec redis-sentinel \"$@\"\n",
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
     let sentinel = RedisProcess::from_config(&wrapper.display().to_string(), &path, port, None);
     let reply = sentinel.raw(&["SENTINEL", "MASTER", "mymaster"]);
     assert!(reply.contains(&master.port.to_string()), "{reply}");
@@ -255,50 +397,104 @@ fn sentinel_conf_keeps_sentinel_state_and_failovers() {
     // Sentinel appended its state; running again changes nothing and keeps that state.
     std::thread::sleep(std::time::Duration::from_millis(300));
     let text = std::fs::read_to_string(&path).expect("read");
-    assert!(text.contains("# Generated by CONFIG REWRITE") && text.contains("sentinel myid"), "{text}");
+    assert!(
+        text.contains("# Generated by CONFIG REWRITE") && text.contains("sentinel myid"),
+        "{text}"
+    );
     let (v, _) = run(&args);
     assert_eq!(v["changed"], json!(false), "{v}");
-    assert!(text.contains("dir \"/"), "Sentinel re-quotes dir; the compare must not care");
+    assert!(
+        text.contains("dir \"/"),
+        "Sentinel re-quotes dir; the compare must not care"
+    );
 
     // Sentinel under umask 022 leaves its file world-readable (auth-pass!): put 0640 back.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
     let (v, _) = run(&args);
-    assert_eq!((v["changed"].clone(), v["file_changed"].clone()), (json!(true), json!(false)), "{v}");
+    assert_eq!(
+        (v["changed"].clone(), v["file_changed"].clone()),
+        (json!(true), json!(false)),
+        "{v}"
+    );
 
     // A changed setting rewrites our part and keeps Sentinel's block.
-    let (v, _) = run(&with(&args, json!({"monitors": [{"name": "mymaster", "host": "127.0.0.1", "port": master.port, "quorum": 1, "auth_pass": "mon-Pass-3", "down_after_milliseconds": 6000}]})));
+    let (v, _) = run(&with(
+        &args,
+        json!({"monitors": [{"name": "mymaster", "host": "127.0.0.1", "port": master.port, "quorum": 1, "auth_pass": "mon-Pass-3", "down_after_milliseconds": 6000}]}),
+    ));
     assert_eq!(v["changed"], json!(true));
     let text2 = std::fs::read_to_string(&path).expect("read");
-    assert!(text2.contains("sentinel down-after-milliseconds mymaster 6000") && text2.contains("sentinel myid"), "{text2}");
+    assert!(
+        text2.contains("sentinel down-after-milliseconds mymaster 6000")
+            && text2.contains("sentinel myid"),
+        "{text2}"
+    );
 
     // After a failover (config-epoch > 0, monitor rewritten), the new master's address is kept.
     let failed_over = text2
-        .replace(&format!("sentinel monitor mymaster 127.0.0.1 {} 1", master.port), "sentinel monitor mymaster 127.0.0.1 7999 1")
-        .replace("sentinel config-epoch mymaster 0", "sentinel config-epoch mymaster 1");
+        .replace(
+            &format!("sentinel monitor mymaster 127.0.0.1 {} 1", master.port),
+            "sentinel monitor mymaster 127.0.0.1 7999 1",
+        )
+        .replace(
+            "sentinel config-epoch mymaster 0",
+            "sentinel config-epoch mymaster 1",
+        );
     drop(sentinel);
     std::fs::write(&path, &failed_over).expect("write");
-    let (v, code) = run(&with(&args, json!({"monitors": [{"name": "mymaster", "host": "127.0.0.1", "port": master.port, "quorum": 1, "auth_pass": "mon-Pass-3", "down_after_milliseconds": 6000}]})));
+    let (v, code) = run(&with(
+        &args,
+        json!({"monitors": [{"name": "mymaster", "host": "127.0.0.1", "port": master.port, "quorum": 1, "auth_pass": "mon-Pass-3", "down_after_milliseconds": 6000}]}),
+    ));
     assert_eq!(code, 0, "{v}");
-    assert!(v["warnings"].to_string().contains("failed over mymaster to 127.0.0.1:7999"), "{v}");
-    assert!(std::fs::read_to_string(&path).expect("read").contains("sentinel monitor mymaster 127.0.0.1 7999 1"));
+    assert!(
+        v["warnings"]
+            .to_string()
+            .contains("failed over mymaster to 127.0.0.1:7999"),
+        "{v}"
+    );
+    assert!(std::fs::read_to_string(&path)
+        .expect("read")
+        .contains("sentinel monitor mymaster 127.0.0.1 7999 1"));
 }
 
 #[test]
 fn placeholder_and_custom_templates() {
     let dir = tempfile::tempdir().expect("tmp");
     let src = dir.path().join("legacy.conf.in");
-    std::fs::write(&src, "bind 127.0.0.1\nport ##PORT##\nappendonly ##APPENDONLY##\n").expect("write");
+    std::fs::write(
+        &src,
+        "bind 127.0.0.1\nport ##PORT##\nappendonly ##APPENDONLY##\n",
+    )
+    .expect("write");
     let path = dir.path().join("redis.conf");
-    let (v, code) = run(&json!({"path": path, "src": src, "placeholders": true, "settings": {"port": 7005, "appendonly": true}}));
+    let (v, code) = run(
+        &json!({"path": path, "src": src, "placeholders": true, "settings": {"port": 7005, "appendonly": true}}),
+    );
     assert_eq!(code, 0, "{v}");
-    assert_eq!(std::fs::read_to_string(&path).expect("read"), "bind 127.0.0.1\nport 7005\nappendonly yes\n");
-    let (v, code) = run(&json!({"path": path, "src": src, "placeholders": true, "settings": {"port": 7005}}));
+    assert_eq!(
+        std::fs::read_to_string(&path).expect("read"),
+        "bind 127.0.0.1\nport 7005\nappendonly yes\n"
+    );
+    let (v, code) =
+        run(&json!({"path": path, "src": src, "placeholders": true, "settings": {"port": 7005}}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("##APPENDONLY##")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("##APPENDONLY##")),
+        "{v}"
+    );
 
     let j2 = dir.path().join("custom.j2");
     std::fs::write(&j2, "bind 127.0.0.1\nport {{ redis_settings.port }}\nmaxmemory {{ redis_settings['maxmemory'] }}\n").expect("write");
     let (v, code) = run(&json!({"path": path, "src": j2, "settings": {"maxmemory": "lots"}}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("`lots` is not a size") && m.contains("line 3")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("`lots` is not a size") && m.contains("line 3")),
+        "{v}"
+    );
 }

@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, creativeflow
+# MIT License (see LICENSE)
+#
+# Documentation only: the module is the Rust binary `redis_config` (bin/redis_config, linked from
+# plugins/modules/redis_config). ansible-doc reads this file.
+
+DOCUMENTATION = r'''
+---
+module: redis_config
+short_description: Validated redis.conf and sentinel.conf from shared templates, applied online
+version_added: 0.1.0
+description:
+  - Renders C(redis.conf) or C(sentinel.conf) from the collection's templates (or your own),
+    checks it the way Redis would read it, writes it atomically with the mode and owner asked
+    for, and with O(apply=live) changes the running server without a restart.
+  - Checks happen before anything is written. A failure leaves the existing file byte for byte
+    as it was. They catch an unknown directive (with a did-you-mean), a value of the wrong kind
+    (C(maxmemory lots), C(port 70000), an unknown C(maxmemory-policy)) and contradictions such as
+    C(cluster-enabled) with C(replicaof). The error names the directive, the value and the line.
+  - Secure by default. The file starts from C(bind 127.0.0.1 -::1) and C(protected-mode yes). A
+    config that listens beyond loopback without C(requirepass), ACL users with passwords or an
+    C(aclfile) is refused unless O(allow_insecure=true).
+  - Passwords (C(requirepass), C(masterauth), ACL C(user) passwords, C(sentinel auth-pass)) never
+    appear in the result, the diff or a backup's name. This includes the old password of the
+    file being replaced.
+  - The templates are the same files that C(ansible.builtin.template) can render; a test keeps
+    both engines byte-identical. Find them in the collection's C(roles/redis_server/templates/)
+    and C(roles/redis_sentinel/templates/).
+  - Written in Rust; needs no Python or redis library on the managed host.
+author:
+  - creativeflow
+extends_documentation_fragment:
+  - creativeflow.redis.connection
+options:
+  path:
+    description:
+      - The config file to write.
+    type: path
+    required: true
+    aliases: [dest]
+  template:
+    description:
+      - V(redis) renders C(redis.conf) from O(settings); V(sentinel) renders C(sentinel.conf) from
+        O(settings) and O(monitors).
+      - Also selects how the rendered file is checked when O(src) is given.
+    type: str
+    default: redis
+    choices: [redis, sentinel]
+  src:
+    description:
+      - A Jinja2 template on the managed host to render instead of the built-in one. It gets the
+        variables C(redis_settings) (or C(sentinel_settings) and C(sentinel_monitors)).
+      - With O(placeholders=true), a file with C(##KEY##) placeholders instead.
+    type: path
+  placeholders:
+    description:
+      - O(src) is an old-style template in which C(##KEY##) stands for the value of the directive
+        KEY in O(settings). Case and C(_)/C(-) do not matter. A placeholder with no value is an
+        error.
+    type: bool
+    default: false
+  profile:
+    description:
+      - Defaults for a use case, applied before O(settings). Any directive can still be set in
+        O(settings).
+      - V(cache) sets C(allkeys-lru) and turns persistence off.
+      - V(session) sets C(volatile-lru), AOF C(everysec) and C(notify-keyspace-events Ex) for
+        expiry events.
+      - V(queue) sets C(noeviction) and AOF C(everysec).
+      - V(persistent) sets C(noeviction), RDB snapshots and AOF C(everysec).
+    type: str
+    choices: [cache, session, queue, persistent]
+  settings:
+    description:
+      - Directive name to value, for example C(maxmemory=4gb) or C(appendonly=true) in YAML mapping form.
+      - V(true) and V(false) are written as C(yes) and C(no). Sizes keep their unit in the file.
+      - A list writes one line per item for directives Redis reads many times (C(save), C(user),
+        C(rename-command), C(include), C(loadmodule), C(client-output-buffer-limit)), and one
+        space-joined line for the others (C(bind)). An empty list for C(save) disables snapshots.
+      - V(null) removes a directive that the base defaults or the profile would set.
+      - For sentinel.conf, global Sentinel options are keys such as C("sentinel resolve-hostnames").
+    type: dict
+    default: {}
+  monitors:
+    description:
+      - For O(template=sentinel), the masters to monitor.
+      - After a failover, Sentinel rewrites C(sentinel monitor) to the new master and raises its
+        config-epoch. The module then keeps Sentinel's address, with a warning, instead of
+        undoing the failover.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: Master group name.
+        type: str
+        required: true
+      host:
+        description: Address of the master.
+        type: str
+        required: true
+      port:
+        description: Port of the master.
+        type: int
+        default: 6379
+      quorum:
+        description: Sentinels that must agree the master is down.
+        type: int
+        default: 2
+      auth_user:
+        description: ACL user Sentinel logs in to the master and replicas with.
+        type: str
+      auth_pass:
+        description: Password Sentinel logs in with. Never printed.
+        type: str
+      down_after_milliseconds:
+        description: C(sentinel down-after-milliseconds).
+        type: int
+      failover_timeout:
+        description: C(sentinel failover-timeout).
+        type: int
+      parallel_syncs:
+        description: C(sentinel parallel-syncs).
+        type: int
+  owner:
+    description: Owner of the file (name or uid).
+    type: str
+  group:
+    description: Group of the file (name or gid).
+    type: str
+  mode:
+    description:
+      - Permissions of the file, in octal (V("0640")) or symbolic (V("u=rw,g=r,o=")) form.
+        Quote octal modes in YAML.
+      - The mode is set on the temporary file before it is renamed into place, so the file never
+        exists with wider permissions.
+    type: raw
+    default: "0640"
+  backup:
+    description:
+      - Keep a copy of the file being replaced, named C(<path>.<pid>.<timestamp>~).
+    type: bool
+    default: false
+  validate:
+    description:
+      - Check the rendered file before writing (directive names, value kinds and ranges, and
+        contradictions).
+      - The check for exposure beyond loopback is separate; see O(allow_insecure).
+    type: bool
+    default: true
+  apply:
+    description:
+      - V(file) only writes the file.
+      - V(live) also compares every directive with C(CONFIG GET) on the running server (reached
+        with the connection options). It changes what differs with one atomic C(CONFIG SET), and
+        uses C(REPLICAOF) for C(replicaof).
+      - It never runs C(CONFIG REWRITE); the file stays the template's output.
+      - Redis decides what needs a restart ("can't set immutable config", "can't set protected
+        config"). Those directives are listed in RV(restart_reasons) and not applied.
+      - C(port), C(bind), C(tls-port) and C(unixsocket) are never changed live, since that would
+        move the server away from its clients. They also wait for the restart.
+      - When O(login_password) is not set, the password comes from the C(requirepass) of the
+        file being replaced (the running server's), or else of the new file.
+    type: str
+    default: file
+    choices: [file, live]
+  allow_insecure:
+    description:
+      - Allow listening beyond loopback without any authentication.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Writes nothing and sets nothing; reports the same RV(changed) as a real run.
+  diff_mode:
+    support: full
+    description: >-
+      Shows the file's before and after with secrets masked. With O(apply=live) it also shows
+      the running server's values before and after.
+notes:
+  - Compares values the way Redis reports them. C(maxmemory 4gb) matches C(CONFIG GET)'s
+    C(4294967296), and C(save), C(client-output-buffer-limit) and C(notify-keyspace-events) are
+    normalised. A second run with the same input reports no change.
+  - For sentinel.conf, the state block Sentinel appends after C(# Generated by CONFIG REWRITE) is
+    kept, and the file is compared by directives, since Sentinel re-quotes some values when it
+    rewrites.
+  - redis-sentinel 7.0 rewrites its file with its process umask. Run it with C(UMask=0027) (as
+    the collection's systemd unit does) so that rewrites keep mode 0640.
+seealso:
+  - module: creativeflow.redis.redis_health
+'''
+
+EXAMPLES = r'''
+- name: A cache on this host, 4 GB, nothing on disk
+  creativeflow.redis.redis_config:
+    path: /etc/redis/cache.conf
+    profile: cache
+    settings:
+      port: 6379
+      maxmemory: 4gb
+      requirepass: "{{ redis_password }}"
+    owner: redis
+    group: redis
+    mode: "0640"
+
+- name: Change memory limits on the running server, no restart
+  creativeflow.redis.redis_config:
+    path: /etc/redis/redis.conf
+    profile: session
+    settings:
+      port: 6379
+      maxmemory: 2gb
+      maxmemory-policy: allkeys-lru
+      requirepass: "{{ redis_password }}"
+    apply: live
+    login_password: "{{ redis_password }}"
+  register: cfg
+
+- name: Restart only when Redis said it cannot apply a change live
+  ansible.builtin.debug:
+    msg: "restart needed: {{ cfg.restart_reasons }}"
+  when: cfg.restart_required
+
+- name: A replica listening on the private network, with TLS and ACL users
+  creativeflow.redis.redis_config:
+    path: /etc/redis/replica.conf
+    profile: persistent
+    backup: true
+    settings:
+      bind: [127.0.0.1, 10.0.0.12]
+      port: 0
+      tls-port: 6380
+      tls-cert-file: /etc/redis/tls/redis.crt
+      tls-key-file: /etc/redis/tls/redis.key
+      tls-ca-cert-file: /etc/redis/tls/ca.crt
+      tls-replication: true
+      replicaof: 10.0.0.11 6380
+      masteruser: replicator
+      masterauth: "{{ replication_password }}"
+      user:
+        - "default off"
+        - "replicator on >{{ replication_password }} +psync +replconf +ping"
+        - "app on >{{ app_password }} ~app:* +@all -@dangerous"
+      rename-command: ['FLUSHALL ""', 'DEBUG ""']
+
+- name: sentinel.conf watching one master group
+  creativeflow.redis.redis_config:
+    path: /etc/redis/sentinel.conf
+    template: sentinel
+    settings:
+      port: 26379
+      sentinel resolve-hostnames: true
+    monitors:
+      - name: mymaster
+        host: 10.0.0.11
+        port: 6379
+        quorum: 2
+        auth_pass: "{{ redis_password }}"
+        down_after_milliseconds: 5000
+
+- name: Fill an old ##KEY## template
+  creativeflow.redis.redis_config:
+    path: /etc/redis/legacy.conf
+    src: /etc/redis/legacy.conf.in
+    placeholders: true
+    settings:
+      port: 6379
+      maxmemory: 1gb
+'''
+
+RETURN = r'''
+path:
+  description: The config file.
+  returned: always
+  type: str
+  sample: /etc/redis/redis.conf
+file_changed:
+  description: Whether the file's content changed (or would, in check mode).
+  returned: always
+  type: bool
+applied:
+  description: Directives changed on the running server (O(apply=live)).
+  returned: always
+  type: list
+  elements: str
+  sample: [maxmemory, maxmemory-policy]
+live_changes:
+  description: Each live change as C(directive), C(before) and C(after) (secrets masked).
+  returned: when O(apply=live)
+  type: list
+  elements: dict
+  sample: [{directive: maxmemory, before: "0", after: 2gb}]
+restart_required:
+  description: Whether some change takes effect only after a restart.
+  returned: always
+  type: bool
+restart_reasons:
+  description: One line per directive that needs a restart, with Redis' own reason.
+  returned: always
+  type: list
+  elements: str
+  sample: ["databases: 16 -> 32 (Redis: can't set immutable config)"]
+settings:
+  description: The settings the file was rendered from (base defaults, profile and O(settings)), secrets masked.
+  returned: always
+  type: dict
+backup_file:
+  description: The copy made by O(backup).
+  returned: when a backup was made
+  type: str
+  sample: /etc/redis/redis.conf.4242.2026-11-22@10:15:00~
+msg:
+  description: What was done.
+  returned: always
+  type: str
+'''
