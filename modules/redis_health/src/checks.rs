@@ -133,7 +133,9 @@ pub fn run_checks(conn: &ConnectionParams, requested: Option<&[String]>, t: &Thr
     match con.cmd::<String>(&["PING"]) {
         Ok(_) => {
             let ms = started.elapsed().as_secs_f64() * 1000.0;
-            report.data.insert("latency_ms".into(), json!((ms * 100.0).round() / 100.0));
+            report
+                .data
+                .insert("latency_ms".into(), json!((ms * 100.0).round() / 100.0));
             report.add("ping", Status::Ok, format!("PONG in {ms:.1} ms"));
         }
         Err(e) => {
@@ -183,9 +185,14 @@ pub fn run_checks(conn: &ConnectionParams, requested: Option<&[String]>, t: &Thr
     report
         .data
         .insert("redis_version".into(), json!(info.get("redis_version")));
-    report.data.insert("info".into(), Value::Object(info.to_json()));
+    report
+        .data
+        .insert("info".into(), Value::Object(info.to_json()));
 
-    for name in ALL_CHECKS.iter().filter(|n| **n != "ping" && checks.iter().any(|c| c == *n)) {
+    for name in ALL_CHECKS
+        .iter()
+        .filter(|n| **n != "ping" && checks.iter().any(|c| c == *n))
+    {
         let result = match *name {
             "info" => Ok(check_info(&info, &role, t)),
             "memory" => Ok(check_memory(&info, t)),
@@ -290,7 +297,11 @@ fn check_persistence(info: &Info) -> (Status, String) {
     }
 }
 
-fn check_replication(info: &Info, t: &Thresholds, data: &mut Map<String, Value>) -> (Status, String) {
+fn check_replication(
+    info: &Info,
+    t: &Thresholds,
+    data: &mut Map<String, Value>,
+) -> (Status, String) {
     let role = info.get("role").unwrap_or("master");
     if role == "slave" {
         let link = info.get("master_link_status").unwrap_or("unknown");
@@ -322,7 +333,10 @@ fn check_replication(info: &Info, t: &Thresholds, data: &mut Map<String, Value>)
             );
         }
         if syncing {
-            return (Status::Warning, format!("full sync from {master} in progress"));
+            return (
+                Status::Warning,
+                format!("full sync from {master} in progress"),
+            );
         }
         if last_io > t.max_replication_lag {
             return (
@@ -389,11 +403,16 @@ fn check_replication(info: &Info, t: &Thresholds, data: &mut Map<String, Value>)
     if let Some(min) = t.min_replicas {
         if connected < min {
             status = Status::Critical;
-            problems.push(format!("{connected} replicas connected, min_replicas is {min}"));
+            problems.push(format!(
+                "{connected} replicas connected, min_replicas is {min}"
+            ));
         }
     }
     if problems.is_empty() {
-        (Status::Ok, format!("master with {connected} connected replica(s)"))
+        (
+            Status::Ok,
+            format!("master with {connected} connected replica(s)"),
+        )
     } else {
         (status, problems.join("; "))
     }
@@ -406,7 +425,10 @@ fn check_clients(info: &Info, t: &Thresholds) -> (Status, String) {
     let max = info.int("maxclients").unwrap_or(0);
     let rejected = info.int("rejected_connections").unwrap_or(0);
     if max <= 0 {
-        return (Status::Ok, format!("{connected} clients connected, {blocked} blocked"));
+        return (
+            Status::Ok,
+            format!("{connected} clients connected, {blocked} blocked"),
+        );
     }
     let pct = connected as f64 * 100.0 / max as f64;
     let msg = format!(
@@ -447,13 +469,15 @@ fn check_keyspace(info: &Info, t: &Thresholds, data: &mut Map<String, Value>) ->
             "expired_keys": info.int("expired_keys"),
         }),
     );
-    let rate = hit_rate.map_or_else(|| "no lookups yet".to_string(), |r| format!("hit rate {r:.1}%"));
+    let rate = hit_rate.map_or_else(
+        || "no lookups yet".to_string(),
+        |r| format!("hit rate {r:.1}%"),
+    );
     let msg = format!("{keys} keys ({expires} with TTL), {rate}");
     match (t.min_hit_rate, hit_rate) {
-        (Some(min), Some(r)) if r < min => (
-            Status::Warning,
-            format!("{msg}: below min_hit_rate {min}"),
-        ),
+        (Some(min), Some(r)) if r < min => {
+            (Status::Warning, format!("{msg}: below min_hit_rate {min}"))
+        }
         _ => (Status::Ok, msg),
     }
 }
@@ -480,7 +504,12 @@ fn check_sentinel(
             .as_array()
             .map(|ms| {
                 ms.iter()
-                    .filter_map(|m| pairs_to_object(m).get("name").and_then(Value::as_str).map(str::to_string))
+                    .filter_map(|m| {
+                        pairs_to_object(m)
+                            .get("name")
+                            .and_then(Value::as_str)
+                            .map(str::to_string)
+                    })
                     .collect()
             })
             .unwrap_or_default(),
@@ -509,14 +538,43 @@ fn check_sentinel(
         let replicas: Vec<Value> = con
             .cmd_json(&["SENTINEL", "REPLICAS", name])?
             .as_array()
-            .map(|a| a.iter().map(|r| Value::Object(pick(&pairs_to_object(r), &["name", "ip", "port", "flags", "master-link-status", "slave-repl-offset"]))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        Value::Object(pick(
+                            &pairs_to_object(r),
+                            &[
+                                "name",
+                                "ip",
+                                "port",
+                                "flags",
+                                "master-link-status",
+                                "slave-repl-offset",
+                            ],
+                        ))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
         let sentinels: Vec<Value> = con
             .cmd_json(&["SENTINEL", "SENTINELS", name])?
             .as_array()
-            .map(|a| a.iter().map(|r| Value::Object(pick(&pairs_to_object(r), &["name", "ip", "port", "flags", "runid"]))).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        Value::Object(pick(
+                            &pairs_to_object(r),
+                            &["name", "ip", "port", "flags", "runid"],
+                        ))
+                    })
+                    .collect()
+            })
             .unwrap_or_default();
-        let flags = master.get("flags").and_then(Value::as_str).unwrap_or("").to_string();
+        let flags = master
+            .get("flags")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let addr = format!(
             "{}:{}",
             master.get("ip").and_then(Value::as_str).unwrap_or("?"),
@@ -537,12 +595,17 @@ fn check_sentinel(
         }
         if ckquorum["ok"] != json!(true) {
             st = Status::Critical;
-            notes.push(format!("CKQUORUM: {}", ckquorum["message"].as_str().unwrap_or("")));
+            notes.push(format!(
+                "CKQUORUM: {}",
+                ckquorum["message"].as_str().unwrap_or("")
+            ));
         }
         status = status.max(st);
         let summary = format!(
             "master {name} at {addr}, quorum {}, {} replica(s), {} other sentinel(s)",
-            master.get("quorum").map_or_else(|| "?".into(), Value::to_string),
+            master
+                .get("quorum")
+                .map_or_else(|| "?".into(), Value::to_string),
             replicas.len(),
             sentinels.len()
         );
@@ -639,7 +702,10 @@ fn check_cluster(
     if !cluster_enabled {
         return Ok((
             Status::Critical,
-            format!("{} is not in cluster mode (cluster-enabled no)", con.address()),
+            format!(
+                "{} is not in cluster mode (cluster-enabled no)",
+                con.address()
+            ),
         ));
     }
     let text: String = con.cmd(&["CLUSTER", "INFO"])?;
@@ -658,7 +724,10 @@ fn check_cluster(
     }) {
         let addr = format!("{}:{}", n.host, n.port);
         let peer = con.params().for_node(&n.host, n.port);
-        match peer.connect().and_then(|mut c| c.cmd::<String>(&["CLUSTER", "NODES"])) {
+        match peer
+            .connect()
+            .and_then(|mut c| c.cmd::<String>(&["CLUSTER", "NODES"]))
+        {
             Ok(t) if signature(&parse_cluster_nodes(&t)) == mine => {}
             Ok(_) => disagree.push(addr),
             Err(e) => unreachable.push(json!({"node": addr, "error": e.to_string()})),
@@ -716,20 +785,31 @@ fn check_cluster(
     }
     if !failing.is_empty() {
         status = status.max(Status::Warning);
-        problems.push(format!("failing or disconnected nodes: {}", failing.join(", ")));
+        problems.push(format!(
+            "failing or disconnected nodes: {}",
+            failing.join(", ")
+        ));
     }
     if !disagree.is_empty() {
         status = status.max(Status::Warning);
-        problems.push(format!("nodes disagreeing about slot owners: {}", disagree.join(", ")));
+        problems.push(format!(
+            "nodes disagreeing about slot owners: {}",
+            disagree.join(", ")
+        ));
     }
     if !unreachable.is_empty() {
         status = status.max(Status::Warning);
-        problems.push(format!("{} node(s) unreachable from here", unreachable.len()));
+        problems.push(format!(
+            "{} node(s) unreachable from here",
+            unreachable.len()
+        ));
     }
     if problems.is_empty() {
         Ok((
             Status::Ok,
-            format!("cluster ok: {size} masters serving 16384 slots, {known} known nodes, all agree"),
+            format!(
+                "cluster ok: {size} masters serving 16384 slots, {known} known nodes, all agree"
+            ),
         ))
     } else {
         Ok((status, problems.join("; ")))
@@ -745,7 +825,11 @@ fn check_pubsub(
 ) -> Result<(Status, String), ConnectionError> {
     let channels: Vec<String> = con.cmd(&["PUBSUB", "CHANNELS"])?;
     let total = channels.len();
-    let counted: Vec<&str> = channels.iter().take(MAX_CHANNELS).map(String::as_str).collect();
+    let counted: Vec<&str> = channels
+        .iter()
+        .take(MAX_CHANNELS)
+        .map(String::as_str)
+        .collect();
     let mut subs = Map::new();
     if !counted.is_empty() {
         let mut args = vec!["PUBSUB", "NUMSUB"];
@@ -806,11 +890,14 @@ mod tests {
     #[test]
     fn memory_thresholds() {
         let t = thresholds();
-        let ok = Info::parse("used_memory:100\r\nmaxmemory:1000\r\nmaxmemory_policy:allkeys-lru\r\n");
+        let ok =
+            Info::parse("used_memory:100\r\nmaxmemory:1000\r\nmaxmemory_policy:allkeys-lru\r\n");
         assert_eq!(check_memory(&ok, &t).0, Status::Ok);
-        let warn = Info::parse("used_memory:950\r\nmaxmemory:1000\r\nmaxmemory_policy:allkeys-lru\r\n");
+        let warn =
+            Info::parse("used_memory:950\r\nmaxmemory:1000\r\nmaxmemory_policy:allkeys-lru\r\n");
         assert_eq!(check_memory(&warn, &t).0, Status::Warning);
-        let full = Info::parse("used_memory:1000\r\nmaxmemory:1000\r\nmaxmemory_policy:noeviction\r\n");
+        let full =
+            Info::parse("used_memory:1000\r\nmaxmemory:1000\r\nmaxmemory_policy:noeviction\r\n");
         assert_eq!(check_memory(&full, &t).0, Status::Critical);
         let unlimited = Info::parse("used_memory:1000\r\nmaxmemory:0\r\n");
         assert_eq!(check_memory(&unlimited, &t).0, Status::Ok);
@@ -822,7 +909,10 @@ mod tests {
         let i = Info::parse("# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_port:7000\r\nmaster_link_status:down\r\nmaster_last_io_seconds_ago:-1\r\nmaster_sync_in_progress:0\r\nmaster_link_down_since_seconds:42\r\n");
         let (s, m) = check_replication(&i, &thresholds(), &mut data);
         assert_eq!(s, Status::Critical);
-        assert!(m.contains("127.0.0.1:7000") && m.contains("down for 42s"), "{m}");
+        assert!(
+            m.contains("127.0.0.1:7000") && m.contains("down for 42s"),
+            "{m}"
+        );
     }
 
     #[test]
@@ -831,9 +921,17 @@ mod tests {
         let i = Info::parse("# Replication\r\nrole:master\r\nconnected_slaves:1\r\nslave0:ip=127.0.0.1,port=7001,state=online,offset=90,lag=30\r\nmaster_repl_offset:100\r\n");
         let (s, m) = check_replication(&i, &thresholds(), &mut data);
         assert_eq!(s, Status::Warning, "{m}");
-        assert_eq!(data["replication"]["replicas"][0]["offset_lag_bytes"], json!(10));
-        let none = Info::parse("# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n");
-        assert_eq!(check_replication(&none, &thresholds(), &mut data).0, Status::Critical);
+        assert_eq!(
+            data["replication"]["replicas"][0]["offset_lag_bytes"],
+            json!(10)
+        );
+        let none = Info::parse(
+            "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_repl_offset:0\r\n",
+        );
+        assert_eq!(
+            check_replication(&none, &thresholds(), &mut data).0,
+            Status::Critical
+        );
     }
 
     #[test]
@@ -858,9 +956,15 @@ mod tests {
     fn cluster_signature_ignores_order_and_migrating_markers() {
         let a = "id1 127.0.0.1:7000@17000 myself,master - 0 0 1 connected 0-5460\nid2 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922 [5461->-id1]\nid3 127.0.0.1:7002@17002 slave id1 0 0 1 connected\n";
         let b = "id2 127.0.0.1:7001@17001 master - 0 0 2 connected 5461-10922\nid1 127.0.0.1:7000@17000 master - 0 0 1 connected 0-5460\n";
-        assert_eq!(signature(&parse_cluster_nodes(a)), signature(&parse_cluster_nodes(b)));
+        assert_eq!(
+            signature(&parse_cluster_nodes(a)),
+            signature(&parse_cluster_nodes(b))
+        );
         let c = "id1 127.0.0.1:7000@17000 master - 0 0 1 connected 0-5461\n";
-        assert_ne!(signature(&parse_cluster_nodes(a)), signature(&parse_cluster_nodes(c)));
+        assert_ne!(
+            signature(&parse_cluster_nodes(a)),
+            signature(&parse_cluster_nodes(c))
+        );
     }
 
     #[test]

@@ -9,7 +9,8 @@ use crate::{definition, field, health};
 use module_utils_rs::module::{print_and_exit, Module};
 use serde_json::{Map, Value};
 
-const USAGE: &str = "usage: redis_health [--host H] [--port P] [--user U] [--password-file F] [--db N]
+const USAGE: &str =
+    "usage: redis_health [--host H] [--port P] [--user U] [--password-file F] [--db N]
                     [--tls] [--ca-certs F] [--client-cert F --client-key F] [--insecure]
                     [--timeout SECONDS] [--checks ping,memory,...] [--sentinel-master NAME]
                     [--max-memory-percent N] [--max-replication-lag S] [--max-clients-percent N]
@@ -57,7 +58,10 @@ pub fn main(args: &[String]) -> ! {
     while i < args.len() {
         let arg = &args[i];
         let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
-            unknown(&format!("unexpected argument `{arg}`\n{USAGE}"), nagios_hint);
+            unknown(
+                &format!("unexpected argument `{arg}`\n{USAGE}"),
+                nagios_hint,
+            );
         };
         let (flag, inline) = match flag.split_once('=') {
             Some((f, v)) => (f.to_string(), Some(v.to_string())),
@@ -102,14 +106,22 @@ pub fn main(args: &[String]) -> ! {
     let nagios = match format.as_str() {
         "nagios" => true,
         "json" => false,
-        other => unknown(&format!("--format must be json or nagios, got `{other}`"), nagios_hint),
+        other => unknown(
+            &format!("--format must be json or nagios, got `{other}`"),
+            nagios_hint,
+        ),
     };
     let password = match password_file {
         Some(path) => match std::fs::read_to_string(&path) {
             Ok(s) => Some(s.trim_end_matches(['\n', '\r']).to_string()),
-            Err(e) => unknown(&format!("cannot read --password-file `{path}`: {e}"), nagios),
+            Err(e) => unknown(
+                &format!("cannot read --password-file `{path}`: {e}"),
+                nagios,
+            ),
         },
-        None => std::env::var("REDISCLI_AUTH").ok().filter(|s| !s.is_empty()),
+        None => std::env::var("REDISCLI_AUTH")
+            .ok()
+            .filter(|s| !s.is_empty()),
     };
     if let Some(p) = password {
         user.insert("login_password".into(), Value::String(p));
@@ -117,18 +129,25 @@ pub fn main(args: &[String]) -> ! {
     let (value, _failed) = module_utils_rs::module::execute(&def, user, |m: &Module| {
         // In this mode the verdict is the output; fail_on does not apply.
         let mut forced = m.params.clone();
-        forced.0.insert("fail_on".into(), Value::String("never".into()));
+        forced
+            .0
+            .insert("fail_on".into(), Value::String("never".into()));
         let m2 = Module::from_params(&def, &forced.0, &Map::new())?;
         health(&m2)
     });
-    let status = field(&value, "status").and_then(Value::as_str).unwrap_or("unknown");
+    let status = field(&value, "status")
+        .and_then(Value::as_str)
+        .unwrap_or("unknown");
     let code = match status {
         "ok" => 0,
         "warning" => 1,
         "critical" => 2,
         _ => 3,
     };
-    let msg = field(&value, "msg").and_then(Value::as_str).unwrap_or("").to_string();
+    let msg = field(&value, "msg")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if code == 3 {
         unknown(&msg, nagios);
     }

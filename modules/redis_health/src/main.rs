@@ -50,12 +50,18 @@ pub fn health(m: &Module) -> Result<Outcome, ModuleError> {
     }
     for p in ["max_replication_lag", "min_replicas"] {
         if let Some(v) = m.params.int(p).filter(|v| *v < 0) {
-            return Err(ModuleError::new(format!("{p} must not be negative, got {v}")));
+            return Err(ModuleError::new(format!(
+                "{p} must not be negative, got {v}"
+            )));
         }
     }
     let conn = ConnectionParams::from_params(&m.params)?;
     let requested = m.params.str_list("checks");
-    let report = run_checks(&conn, requested.as_deref(), &Thresholds::from_params(&m.params));
+    let report = run_checks(
+        &conn,
+        requested.as_deref(),
+        &Thresholds::from_params(&m.params),
+    );
     let fail_on = m.params.str("fail_on").unwrap_or("critical");
     let failed = match fail_on {
         "warning" => report.status >= Status::Warning,
@@ -81,7 +87,12 @@ fn summary(r: &Report) -> String {
     if r.status == Status::Ok {
         format!("Redis at {} is ok ({} checks)", r.address, r.checks.len())
     } else {
-        format!("Redis at {} is {}: {}", r.address, r.status.as_str(), r.problems())
+        format!(
+            "Redis at {} is {}: {}",
+            r.address,
+            r.status.as_str(),
+            r.problems()
+        )
     }
 }
 

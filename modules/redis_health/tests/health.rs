@@ -44,10 +44,21 @@ fn password_protected_standalone_is_ok_and_password_never_printed() {
     assert_eq!(v["changed"], json!(false));
     assert_eq!(v["status"], json!("ok"), "{v}");
     assert_eq!(v["role"], json!("master"));
-    for c in ["ping", "info", "memory", "persistence", "replication", "clients", "keyspace"] {
+    for c in [
+        "ping",
+        "info",
+        "memory",
+        "persistence",
+        "replication",
+        "clients",
+        "keyspace",
+    ] {
         assert_eq!(v["checks"][c]["status"], json!("ok"), "check {c}: {v}");
     }
-    assert!(v["checks"].get("cluster").is_none(), "cluster check only on cluster nodes");
+    assert!(
+        v["checks"].get("cluster").is_none(),
+        "cluster check only on cluster nodes"
+    );
     assert_eq!(v["info"]["tcp_port"], json!(s.port), "numbers are numbers");
     assert_eq!(v["info"]["maxmemory"], json!(64 * 1024 * 1024));
     assert_eq!(
@@ -60,14 +71,15 @@ fn password_protected_standalone_is_ok_and_password_never_printed() {
 #[test]
 fn check_mode_gives_the_same_answer() {
     let s = RedisProcess::server(&[]);
-    let args = |check: bool| {
-        json!({"login_port": s.port, "checks": ["ping", "memory"], "_ansible_check_mode": check})
-    };
+    let args = |check: bool| json!({"login_port": s.port, "checks": ["ping", "memory"], "_ansible_check_mode": check});
     let (a, _) = run(&args(false));
     let (b, _) = run(&args(true));
     assert_eq!(a["status"], b["status"]);
     assert_eq!(b["changed"], json!(false));
-    assert!(b.get("skipped").is_none(), "redis_health supports check mode: {b}");
+    assert!(
+        b.get("skipped").is_none(),
+        "redis_health supports check mode: {b}"
+    );
 }
 
 #[test]
@@ -77,18 +89,25 @@ fn wrong_password_and_missing_password_fail_clearly() {
     assert_eq!(code, 1);
     assert_eq!(v["failed"], json!(true));
     let msg = v["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("WRONGPASS") && msg.contains(&s.port.to_string()), "{msg}");
+    assert!(
+        msg.contains("WRONGPASS") && msg.contains(&s.port.to_string()),
+        "{msg}"
+    );
     assert!(!v.to_string().contains("not-the-password"));
 
     let (v, _) = run(&json!({"login_port": s.port}));
     let msg = v["msg"].as_str().unwrap_or("");
-    assert!(msg.contains("NOAUTH") && msg.contains("login_password"), "{msg}");
+    assert!(
+        msg.contains("NOAUTH") && msg.contains("login_password"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn acl_user_login() {
     let s = RedisProcess::server(&["user monitor on >mon-pw-1 +@all ~*", "user default off"]);
-    let (v, code) = run(&json!({"login_port": s.port, "login_user": "monitor", "login_password": "mon-pw-1"}));
+    let (v, code) =
+        run(&json!({"login_port": s.port, "login_user": "monitor", "login_password": "mon-pw-1"}));
     assert_eq!((code, v["status"].clone()), (0, json!("ok")), "{v}");
 }
 
@@ -160,7 +179,8 @@ fn master_with_replica_and_sentinel() {
     assert_eq!(last["status"], json!("ok"), "{last}");
     assert_eq!(last["replication"]["master_port"], json!(master.port));
 
-    let (v, code) = run(&json!({"login_port": master.port, "login_password": PW, "min_replicas": 1}));
+    let (v, code) =
+        run(&json!({"login_port": master.port, "login_password": PW, "min_replicas": 1}));
     assert_eq!(code, 0, "{v}");
     let replicas = &v["replication"]["replicas"];
     assert_eq!(replicas[0]["port"], json!(replica.port), "{v}");
@@ -168,9 +188,15 @@ fn master_with_replica_and_sentinel() {
     assert!(replicas[0]["lag"].is_number() && replicas[0]["offset"].is_number());
     assert_eq!(v["replication"]["connected_replicas"], json!(1));
 
-    let (v, code) = run(&json!({"login_port": master.port, "login_password": PW, "expected_role": "replica"}));
+    let (v, code) =
+        run(&json!({"login_port": master.port, "login_password": PW, "expected_role": "replica"}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("expected role replica, found master")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("expected role replica, found master")),
+        "{v}"
+    );
 
     // Sentinel learns about the replica from the master's INFO within ~10 s.
     let known = poll_until(Duration::from_secs(25), || {
@@ -188,15 +214,27 @@ fn master_with_replica_and_sentinel() {
     assert_eq!(m["quorum"], json!(1));
     assert_eq!(m["ckquorum"]["ok"], json!(true));
     assert_eq!(m["replicas"][0]["port"], json!(replica.port));
-    assert!(last["checks"].get("memory").is_none(), "a Sentinel gets the sentinel checks only");
+    assert!(
+        last["checks"].get("memory").is_none(),
+        "a Sentinel gets the sentinel checks only"
+    );
 
     let (v, code) = run(&json!({"login_port": sentinel.port, "sentinel_master_name": "nosuch"}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("nosuch")), "{v}");
+    assert!(
+        v["msg"].as_str().is_some_and(|m| m.contains("nosuch")),
+        "{v}"
+    );
 
     // Asking a plain server for the sentinel check is a clear critical.
-    let (v, _) = run(&json!({"login_port": master.port, "login_password": PW, "checks": ["sentinel"]}));
-    assert!(v["checks"]["sentinel"]["message"].as_str().is_some_and(|m| m.contains("not a Sentinel")), "{v}");
+    let (v, _) =
+        run(&json!({"login_port": master.port, "login_password": PW, "checks": ["sentinel"]}));
+    assert!(
+        v["checks"]["sentinel"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a Sentinel")),
+        "{v}"
+    );
 }
 
 #[test]
@@ -208,7 +246,10 @@ fn replica_whose_master_is_down_is_critical() {
     assert_eq!(v["status"], json!("critical"));
     assert_eq!(v["checks"]["replication"]["status"], json!("critical"));
     let msg = v["msg"].as_str().unwrap_or("");
-    assert!(msg.contains(&format!("master link to 127.0.0.1:{dead} is down")), "{msg}");
+    assert!(
+        msg.contains(&format!("master link to 127.0.0.1:{dead} is down")),
+        "{msg}"
+    );
     assert_eq!(v["replication"]["master_link_status"], json!("down"));
 }
 
@@ -217,19 +258,28 @@ fn memory_and_hit_rate_thresholds_warn_and_fail_on_warning() {
     let s = RedisProcess::server(&[]);
     let _ = s.raw(&["GET", "missing-key"]);
     let (v, code) = run(&json!({"login_port": s.port, "min_hit_rate": 90}));
-    assert_eq!(code, 0, "a warning does not fail with fail_on=critical: {v}");
+    assert_eq!(
+        code, 0,
+        "a warning does not fail with fail_on=critical: {v}"
+    );
     assert_eq!(v["status"], json!("warning"));
     assert_eq!(v["checks"]["keyspace"]["status"], json!("warning"));
     let (v, code) = run(&json!({"login_port": s.port, "min_hit_rate": 90, "fail_on": "warning"}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("below min_hit_rate 90")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("below min_hit_rate 90")),
+        "{v}"
+    );
 }
 
 #[test]
 fn pubsub_channels_and_subscribers() {
     let s = RedisProcess::server(&[]);
     let mut sub = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n").expect("subscribe");
+    sub.write_all(b"*2\r\n$9\r\nSUBSCRIBE\r\n$4\r\nnews\r\n")
+        .expect("subscribe");
     let mut buf = [0u8; 256];
     let _ = sub.read(&mut buf);
     let (v, _) = run(&json!({"login_port": s.port, "checks": ["pubsub"]}));
@@ -239,16 +289,29 @@ fn pubsub_channels_and_subscribers() {
 
 #[test]
 fn cluster_node_without_slots_is_critical_and_formed_cluster_is_ok() {
-    let conf = |_: u16| vec!["cluster-enabled yes", "cluster-node-timeout 2000", "cluster-config-file nodes.conf"];
+    let conf = |_: u16| {
+        vec![
+            "cluster-enabled yes",
+            "cluster-node-timeout 2000",
+            "cluster-config-file nodes.conf",
+        ]
+    };
     let nodes: Vec<RedisProcess> = (0..3).map(|i| RedisProcess::server(&conf(i))).collect();
     let (v, code) = run(&json!({"login_port": nodes[0].port}));
     assert_eq!(code, 1);
-    assert!(v["checks"]["cluster"]["message"].as_str().is_some_and(|m| m.contains("only 0 of 16384 slots assigned")), "{v}");
+    assert!(
+        v["checks"]["cluster"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("only 0 of 16384 slots assigned")),
+        "{v}"
+    );
 
     // Form a 3-master cluster by hand (the module under test only reads).
     let ranges = [("0", "5460"), ("5461", "10922"), ("10923", "16383")];
     for (n, (a, b)) in nodes.iter().zip(ranges) {
-        assert!(n.raw(&["CLUSTER", "ADDSLOTSRANGE", a, b]).starts_with("+OK"));
+        assert!(n
+            .raw(&["CLUSTER", "ADDSLOTSRANGE", a, b])
+            .starts_with("+OK"));
     }
     for n in &nodes[1..] {
         let _ = n.raw(&["CLUSTER", "MEET", "127.0.0.1", &nodes[0].port.to_string()]);
@@ -267,20 +330,99 @@ fn cluster_node_without_slots_is_critical_and_formed_cluster_is_ok() {
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(st.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&st.stderr));
+    let st = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl");
+    assert!(
+        st.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&st.stderr)
+    );
 }
 
 /// A throwaway CA, a server cert for 127.0.0.1/localhost and a client cert, made with openssl.
 fn make_pki(dir: &Path) {
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2", "-subj", "/CN=test-ca"]);
-    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("ext");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .expect("ext");
     for name in ["server", "client"] {
-        openssl(dir, &["req", "-newkey", "rsa:2048", "-nodes", "-keyout", &format!("{name}.key"), "-out", &format!("{name}.csr"), "-subj", &format!("/CN={name}")]);
-        openssl(dir, &["x509", "-req", "-in", &format!("{name}.csr"), "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", &format!("{name}.crt"), "-days", "2", "-extfile", "san.ext"]);
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.csr"),
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &format!("{name}.crt"),
+                "-days",
+                "2",
+                "-extfile",
+                "san.ext",
+            ],
+        );
     }
     // A second CA that signed nothing here: trusting it must fail the handshake.
-    openssl(dir, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out", "other.crt", "-days", "2", "-subj", "/CN=other-ca"]);
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other-ca",
+        ],
+    );
 }
 
 #[test]
@@ -308,29 +450,62 @@ fn tls_with_ca_client_certs_and_clear_handshake_errors() {
     assert_eq!((code, v["status"].clone()), (0, json!("ok")), "{v}");
     assert_eq!(v["info"]["tcp_port"], json!(s.port));
 
-    let (v, code) = run(&with(json!({"ca_certs": p("ca.crt"), "client_cert_file": p("client.crt"), "client_key_file": p("client.key")})));
-    assert_eq!((code, v["status"].clone()), (0, json!("ok")), "mutual TLS: {v}");
+    let (v, code) = run(&with(
+        json!({"ca_certs": p("ca.crt"), "client_cert_file": p("client.crt"), "client_key_file": p("client.key")}),
+    ));
+    assert_eq!(
+        (code, v["status"].clone()),
+        (0, json!("ok")),
+        "mutual TLS: {v}"
+    );
 
     let (v, code) = run(&with(json!({"validate_certs": false})));
-    assert_eq!((code, v["status"].clone()), (0, json!("ok")), "validate_certs=false: {v}");
+    assert_eq!(
+        (code, v["status"].clone()),
+        (0, json!("ok")),
+        "validate_certs=false: {v}"
+    );
 
     let (v, code) = run(&with(json!({"ca_certs": p("other.crt")})));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.starts_with("TLS handshake with Redis at 127.0.0.1:")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("TLS handshake with Redis at 127.0.0.1:")),
+        "{v}"
+    );
 
     let (v, code) = run(&with(json!({"ca_certs": "/nonexistent/ca.pem"})));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("cannot read ca_certs `/nonexistent/ca.pem`")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("cannot read ca_certs `/nonexistent/ca.pem`")),
+        "{v}"
+    );
 
     // Plain text to the TLS port: the server hangs up; the message suggests tls=true.
-    let (v, code) = run(&json!({"login_host": "127.0.0.1", "login_port": tls_port, "connect_timeout": 2}));
+    let (v, code) =
+        run(&json!({"login_host": "127.0.0.1", "login_port": tls_port, "connect_timeout": 2}));
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains(&format!("127.0.0.1:{tls_port} closed the connection")) && m.contains("set tls=true")), "{v}");
+    assert!(
+        v["msg"].as_str().is_some_and(|m| m
+            .contains(&format!("127.0.0.1:{tls_port} closed the connection"))
+            && m.contains("set tls=true")),
+        "{v}"
+    );
 
     // TLS to a plain-text port: the server never answers the ClientHello.
-    let (v, code) = run(&json!({"login_host": "127.0.0.1", "login_port": s.port, "tls": true, "validate_certs": false, "connect_timeout": 1}));
+    let (v, code) = run(
+        &json!({"login_host": "127.0.0.1", "login_port": s.port, "tls": true, "validate_certs": false, "connect_timeout": 1}),
+    );
     assert_eq!(code, 1);
-    assert!(v["msg"].as_str().is_some_and(|m| m.contains("timed out after 1s") && m.contains("does not speak TLS")), "{v}");
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("timed out after 1s") && m.contains("does not speak TLS")),
+        "{v}"
+    );
 }
 
 fn cli(args: &[&str], env: &[(&str, &str)]) -> (String, i32) {
@@ -340,21 +515,40 @@ fn cli(args: &[&str], env: &[(&str, &str)]) -> (String, i32) {
         c.env(k, v);
     }
     let out = c.output().expect("run cli");
-    (String::from_utf8_lossy(&out.stdout).trim().to_string(), out.status.code().unwrap_or(-1))
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        out.status.code().unwrap_or(-1),
+    )
 }
 
 #[test]
 fn command_line_mode_nagios_and_json() {
     let s = RedisProcess::server(&[&format!("requirepass {PW}")]);
     let port = s.port.to_string();
-    let (out, code) = cli(&["--port", &port, "--format", "nagios"], &[("REDISCLI_AUTH", PW)]);
+    let (out, code) = cli(
+        &["--port", &port, "--format", "nagios"],
+        &[("REDISCLI_AUTH", PW)],
+    );
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("OK - Redis at localhost:") && out.contains(" | used_memory="), "{out}");
+    assert!(
+        out.starts_with("OK - Redis at localhost:") && out.contains(" | used_memory="),
+        "{out}"
+    );
     assert!(!out.contains('\n'), "one line: {out}");
 
     let pwfile = s.dir.path().join("pw");
     std::fs::write(&pwfile, format!("{PW}\n")).expect("pw file");
-    let (out, code) = cli(&["--host", "127.0.0.1", "--port", &port, "--password-file", &pwfile.display().to_string()], &[]);
+    let (out, code) = cli(
+        &[
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--password-file",
+            &pwfile.display().to_string(),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{out}");
     let v: Value = serde_json::from_str(&out).expect("json output");
     assert_eq!(v["status"], json!("ok"));
@@ -363,9 +557,15 @@ fn command_line_mode_nagios_and_json() {
 
     let (out, code) = cli(&["--port", &port, "--format", "nagios"], &[]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.starts_with("CRITICAL - ") && out.contains("NOAUTH"), "{out}");
+    assert!(
+        out.starts_with("CRITICAL - ") && out.contains("NOAUTH"),
+        "{out}"
+    );
 
-    let (out, code) = cli(&["--port", &free_port().to_string(), "--format=nagios"], &[]);
+    let (out, code) = cli(
+        &["--port", &free_port().to_string(), "--format=nagios"],
+        &[],
+    );
     assert_eq!(code, 2);
     assert!(out.contains("connection refused"), "{out}");
 
@@ -388,10 +588,16 @@ fn command_line_mode_nagios_and_json() {
 
 #[test]
 fn argspec_dump_lists_every_option() {
-    let out = Command::new(bin()).arg("--ansible-argspec").output().expect("run");
+    let out = Command::new(bin())
+        .arg("--ansible-argspec")
+        .output()
+        .expect("run");
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(v["name"], json!("redis_health"));
     assert_eq!(v["supports_check_mode"], json!(true));
     assert_eq!(v["argument_spec"]["login_port"]["default"], json!(6379));
-    assert_eq!(v["argument_spec"]["fail_on"]["choices"], json!(["critical", "warning", "never"]));
+    assert_eq!(
+        v["argument_spec"]["fail_on"]["choices"],
+        json!(["critical", "warning", "never"])
+    );
 }
