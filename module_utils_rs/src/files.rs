@@ -93,6 +93,15 @@ fn resolve_owner(
     Ok((uid, gid))
 }
 
+/// Checks that `owner` and `group` exist on this host, so that check mode reports what a real
+/// run would fail on.
+///
+/// # Errors
+/// An unknown user or group.
+pub fn check_owner(owner: Option<&str>, group: Option<&str>) -> Result<(), FileError> {
+    resolve_owner(owner, group).map(|_| ())
+}
+
 /// Settings for [`write_atomic`].
 #[derive(Clone, Debug, Default)]
 pub struct FileAttrs<'a> {

@@ -253,6 +253,7 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         )));
     }
     let attrs_mode = mode_of(m)?;
+    files::check_owner(p.str("owner"), p.str("group")).map_err(|e| ModuleError::new(e.0))?;
 
     let user_settings = p
         .get("settings")
