@@ -69,6 +69,8 @@ collection: build
 	for dir in templates/*/; do
 	    [[ -d $$dir ]] || continue
 	    role="$$(basename "$$dir")"
+	    # The systemd units belong to the role that installs them.
+	    [[ $$role == systemd ]] && role=redis_server
 	    if [[ -d "$(STAGE)/roles/$$role" ]]; then
 	        mkdir -p "$(STAGE)/roles/$$role/templates"
 	        cp -a "$$dir." "$(STAGE)/roles/$$role/templates/"

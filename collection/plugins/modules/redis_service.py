@@ -261,6 +261,11 @@ redis_version:
   returned: always
   type: str
   sample: 7.0.15
+port:
+  description: The TCP port the running server listens on (INFO tcp_port), which differs from the config file's after a port change until the restart.
+  returned: when the server answers
+  type: int
+  sample: 6379
 role:
   description: V(master), V(replica) or V(sentinel); C(null) when not running or not reachable.
   returned: always

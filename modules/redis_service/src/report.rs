@@ -16,6 +16,8 @@ pub struct ServerInfo {
     /// master, replica or sentinel.
     pub role: Option<String>,
     pub process_id: Option<i32>,
+    /// The port it listens on now (INFO tcp_port), which may differ from the config file's.
+    pub port: Option<i64>,
     pub config_file: Option<String>,
     /// `loading:1` (a server still reading its RDB/AOF).
     pub loading: bool,
@@ -37,6 +39,7 @@ impl ServerInfo {
             uptime_in_seconds: info.int("uptime_in_seconds"),
             role,
             process_id: info.int("process_id").and_then(|p| i32::try_from(p).ok()),
+            port: info.int("tcp_port"),
             config_file: info
                 .get("config_file")
                 .filter(|s| !s.is_empty())
@@ -89,6 +92,7 @@ impl Report {
         m.insert("uptime_in_seconds".into(), info.uptime_in_seconds.into());
         m.insert("redis_version".into(), info.redis_version.into());
         m.insert("role".into(), info.role.into());
+        m.insert("port".into(), info.port.into());
         m.insert("manager".into(), self.manager.into());
         m.insert("actions".into(), self.actions.clone().into());
         for (k, v) in &self.extra {
