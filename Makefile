@@ -5,7 +5,8 @@
 #   make collection  stage, build and install the collection (dist/*.tar.gz,
 #                    build/ansible_collections_install)
 #   make test        cargo tests, the collection, then the pytest suite under tests/
-#   make demo        start a password-protected redis in .demo/ and show its redis_health
+#   make demo        deploy two password-protected redis instances in .demo/ with the role, show their health
+#   make demo-stop   stop the demo's instances
 #   make bench       bench/module_overhead/run.sh
 #   make clean       remove build output (keeps .venv)
 
@@ -37,9 +38,9 @@ MAX_MODULE_BYTES := 4194304
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(INSTALL_DIR)
 export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_NOCOLOR := 1
-test demo bench: export PATH := $(PYBIN):$(PATH)
+test demo demo-stop bench: export PATH := $(PYBIN):$(PATH)
 
-.PHONY: help deps build collection test demo bench clean
+.PHONY: help deps build collection test demo demo-stop bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -126,9 +127,13 @@ test: deps
 	$(CARGO) test --workspace
 	$(MAKE) collection
 	$(PYBIN)/pytest -q tests/
+	$(PYBIN)/molecule test -s default
 
 demo: deps collection
 	bash docs/demo/demo.sh
+
+demo-stop:
+	bash docs/demo/demo.sh stop
 
 bench:
 	bash bench/module_overhead/run.sh
