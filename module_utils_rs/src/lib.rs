@@ -25,6 +25,7 @@ pub mod files;
 pub mod info;
 pub mod module;
 pub mod nolog;
+pub mod redisconf;
 pub mod result;
 pub mod spec;
 #[cfg(feature = "testing")]

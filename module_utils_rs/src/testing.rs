@@ -270,3 +270,109 @@ pub fn run_module(binary: &Path, args: &serde_json::Value) -> (serde_json::Value
     });
     (v, out.status.code().unwrap_or(-1))
 }
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run openssl (apt install openssl): {e}"));
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a throwaway PKI in `dir` with openssl: `ca.crt`/`ca.key`, `server.crt`/`server.key` and
+/// `client.crt`/`client.key` signed by it (valid for 127.0.0.1 and localhost), and `other.crt`, a
+/// second CA that signed nothing (trusting it must fail a handshake).
+///
+/// # Panics
+/// When openssl is missing or fails.
+pub fn make_test_pki(dir: &Path) {
+    let days = "2";
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            days,
+            "-subj",
+            "/CN=creativeflow-test-ca",
+        ],
+    );
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap_or_else(|e| panic!("write san.ext: {e}"));
+    for name in ["server", "client"] {
+        let (key, csr, crt) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.crt"),
+        );
+        openssl(
+            dir,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                &key,
+                "-out",
+                &csr,
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                days,
+                "-extfile",
+                "san.ext",
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "other.key",
+            "-out",
+            "other.crt",
+            "-days",
+            days,
+            "-subj",
+            "/CN=other-ca",
+        ],
+    );
+}

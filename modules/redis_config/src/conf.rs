@@ -10,96 +10,7 @@ pub enum Dialect {
     Sentinel,
 }
 
-/// One directive line: its number (1-based), the name (lower case) and its arguments.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Line {
-    pub number: usize,
-    pub name: String,
-    pub args: Vec<String>,
-    /// The text after the name, as written (quotes kept).
-    pub raw_value: String,
-}
-
-/// Splits a line into arguments like Redis' sdssplitargs: whitespace separates, "double quotes"
-/// with backslash escapes and 'single quotes' group.
-///
-/// # Errors
-/// Unbalanced quotes.
-pub fn split_args(line: &str) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut chars = line.chars().peekable();
-    loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
-            chars.next();
-        }
-        let Some(&first) = chars.peek() else { break };
-        let mut cur = String::new();
-        if first == '"' || first == '\'' {
-            chars.next();
-            let mut closed = false;
-            while let Some(c) = chars.next() {
-                if c == '\\' && first == '"' {
-                    match chars.next() {
-                        Some('n') => cur.push('\n'),
-                        Some('r') => cur.push('\r'),
-                        Some('t') => cur.push('\t'),
-                        Some(o) => cur.push(o),
-                        None => break,
-                    }
-                } else if c == first {
-                    closed = true;
-                    break;
-                } else {
-                    cur.push(c);
-                }
-            }
-            if !closed {
-                return Err("unbalanced quotes".into());
-            }
-            if chars.peek().is_some_and(|c| !c.is_whitespace()) {
-                return Err("a closing quote must be followed by a space".into());
-            }
-        } else {
-            while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
-                    break;
-                }
-                cur.push(c);
-                chars.next();
-            }
-        }
-        out.push(cur);
-    }
-    Ok(out)
-}
-
-/// Parses every directive line (comments and blank lines skipped).
-///
-/// # Errors
-/// The line number and what is wrong with it.
-pub fn parse(text: &str) -> Result<Vec<Line>, String> {
-    let mut lines = Vec::new();
-    for (i, l) in text.lines().enumerate() {
-        let t = l.trim();
-        if t.is_empty() || t.starts_with('#') {
-            continue;
-        }
-        let args = split_args(t).map_err(|e| format!("line {}: {e}: {t}", i + 1))?;
-        let Some((name, rest)) = args.split_first() else {
-            continue;
-        };
-        let raw_value = t[t.find(char::is_whitespace).unwrap_or(t.len())..]
-            .trim()
-            .to_string();
-        lines.push(Line {
-            number: i + 1,
-            name: name.to_lowercase(),
-            args: rest.to_vec(),
-            raw_value,
-        });
-    }
-    Ok(lines)
-}
+pub use module_utils_rs::redisconf::{last, parse, secrets_in, Line};
 
 fn suggest(name: &str, dialect: Dialect) -> String {
     let hint = match dialect {
@@ -209,12 +120,6 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
     Ok(())
 }
 
-/// The effective value of a single-valued directive (the last line wins, as in Redis).
-#[must_use]
-pub fn last<'a>(lines: &'a [Line], name: &str) -> Option<&'a Line> {
-    lines.iter().rev().find(|l| l.name == name)
-}
-
 fn value_of(lines: &[Line], name: &str) -> Option<String> {
     last(lines, name).map(|l| l.args.join(" "))
 }
@@ -320,7 +225,7 @@ pub fn mask_secrets(text: &str) -> String {
         let t = l.trim_start();
         let word = t.split_whitespace().next().unwrap_or("").to_lowercase();
         let nl = if l.ends_with('\n') { "\n" } else { "" };
-        if directives::SECRET_DIRECTIVES.contains(&word.as_str()) {
+        if module_utils_rs::redisconf::SECRET_DIRECTIVES.contains(&word.as_str()) {
             out.push_str(&format!("{word} ********{nl}"));
         } else if word == "user" {
             let masked: Vec<String> = t
@@ -358,29 +263,6 @@ pub fn mask_secrets(text: &str) -> String {
     out
 }
 
-/// The secret values in a config text (to register with the module's no_log masking).
-#[must_use]
-pub fn secrets_in(lines: &[Line]) -> Vec<String> {
-    let mut out = Vec::new();
-    for l in lines {
-        if directives::SECRET_DIRECTIVES.contains(&l.name.as_str()) {
-            out.extend(l.args.iter().cloned());
-        } else if l.name == "user" {
-            out.extend(
-                l.args
-                    .iter()
-                    .filter_map(|a| a.strip_prefix('>').map(str::to_string)),
-            );
-        } else if l.name == "sentinel" && l.args.first().is_some_and(|s| s == "auth-pass") {
-            out.extend(l.args.get(2).cloned());
-        } else if l.name == "sentinel" && l.args.first().is_some_and(|s| s == "sentinel-pass") {
-            out.extend(l.args.get(1).cloned());
-        }
-    }
-    out.retain(|s| s.len() >= 3);
-    out
-}
-
 /// True when both texts hold the same directives with the same arguments, in the same order
 /// (quoting, spacing and comments aside).
 #[must_use]
@@ -414,27 +296,6 @@ mod tests {
 
     fn lines(t: &str) -> Vec<Line> {
         parse(t).unwrap_or_default()
-    }
-
-    #[test]
-    fn splits_like_sdssplitargs() {
-        assert_eq!(
-            split_args(r#"requirepass "a b\"c""#),
-            Ok(vec!["requirepass".into(), "a b\"c".into()])
-        );
-        assert_eq!(
-            split_args("save \"\""),
-            Ok(vec!["save".into(), String::new()])
-        );
-        assert_eq!(
-            split_args("rename-command FLUSHALL ''"),
-            Ok(vec![
-                "rename-command".into(),
-                "FLUSHALL".into(),
-                String::new()
-            ])
-        );
-        assert!(split_args("dir \"/x").is_err());
     }
 
     #[test]

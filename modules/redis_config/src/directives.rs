@@ -401,14 +401,6 @@ pub const SENTINEL_SUB: &[(&str, usize, usize)] = &[
     ("known-sentinel", 4, 4),
 ];
 
-/// Values that are secrets wherever they appear.
-pub const SECRET_DIRECTIVES: &[&str] = &[
-    "requirepass",
-    "masterauth",
-    "tls-key-file-pass",
-    "tls-client-key-file-pass",
-];
-
 #[must_use]
 pub fn kind(name: &str) -> Option<Kind> {
     REDIS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)

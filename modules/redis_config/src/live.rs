@@ -106,7 +106,7 @@ fn file_only_lines(lines: &[Line], name: &str) -> Vec<String> {
 }
 
 fn shown(name: &str, v: &str) -> String {
-    if directives::SECRET_DIRECTIVES.contains(&name) && !v.is_empty() {
+    if module_utils_rs::redisconf::SECRET_DIRECTIVES.contains(&name) && !v.is_empty() {
         "********".into()
     } else if v.is_empty() {
         "\"\"".into()

@@ -1,11 +1,11 @@
 //! redis_health against real redis-server / redis-sentinel processes, driven through its args
 //! file exactly as Ansible drives it, and through its command-line mode.
 
-use module_utils_rs::testing::{free_port, run_module, RedisProcess};
+use module_utils_rs::testing::{free_port, make_test_pki, run_module, RedisProcess};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -329,106 +329,10 @@ fn cluster_node_without_slots_is_critical_and_formed_cluster_is_ok() {
     assert_eq!(last["cluster"]["nodes_disagreeing"], json!([]));
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        st.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-}
-
-/// A throwaway CA, a server cert for 127.0.0.1/localhost and a client cert, made with openssl.
-fn make_pki(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test-ca",
-        ],
-    );
-    std::fs::write(
-        dir.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("ext");
-    for name in ["server", "client"] {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-keyout",
-                &format!("{name}.key"),
-                "-out",
-                &format!("{name}.csr"),
-                "-subj",
-                &format!("/CN={name}"),
-            ],
-        );
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &format!("{name}.csr"),
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                &format!("{name}.crt"),
-                "-days",
-                "2",
-                "-extfile",
-                "san.ext",
-            ],
-        );
-    }
-    // A second CA that signed nothing here: trusting it must fail the handshake.
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=other-ca",
-        ],
-    );
-}
-
 #[test]
 fn tls_with_ca_client_certs_and_clear_handshake_errors() {
     let pki = tempfile::tempdir().expect("tmp");
-    make_pki(pki.path());
+    make_test_pki(pki.path());
     let p = |f: &str| pki.path().join(f).display().to_string();
     let tls_port = free_port();
     let s = RedisProcess::server(&[

@@ -90,7 +90,7 @@ impl RedisConfig {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some(args) = split_args(line) else {
+            let Some(args) = module_utils_rs::redisconf::split_args(line) else {
                 continue;
             };
             let Some((name, rest)) = args.split_first() else {
@@ -224,109 +224,11 @@ impl RedisConfig {
     /// and peers, of ACL users, and TLS key passphrases. Never put into a result.
     #[must_use]
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        for (name, args) in &self.directives {
-            match name.as_str() {
-                "requirepass" | "masterauth" | "tls-key-file-pass" | "tls-client-key-file-pass" => {
-                    out.extend(args.first().cloned())
-                }
-                "sentinel" => match args.first().map(|a| a.to_lowercase()).as_deref() {
-                    Some("auth-pass") => out.extend(args.get(2).cloned()),
-                    Some("sentinel-pass") => out.extend(args.get(1).cloned()),
-                    _ => {}
-                },
-                "user" => out.extend(
-                    args.iter()
-                        .filter_map(|a| a.strip_prefix('>'))
-                        .map(str::to_string),
-                ),
-                _ => {}
-            }
-        }
-        out.retain(|s| !s.is_empty());
-        out
-    }
-}
-
-/// Splits one config line like Redis' `sdssplitargs`. `None` on unbalanced quotes.
-#[must_use]
-pub fn split_args(line: &str) -> Option<Vec<String>> {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    loop {
-        while i < chars.len() && chars[i].is_whitespace() {
-            i += 1;
-        }
-        if i >= chars.len() {
-            return Some(out);
-        }
-        let mut cur = String::new();
-        let mut inq = false; // double quotes
-        let mut insq = false; // single quotes
-        loop {
-            let c = chars.get(i).copied();
-            if inq {
-                match c {
-                    None => return None,
-                    Some('\\')
-                        if chars.get(i + 1) == Some(&'x')
-                            && chars.get(i + 2).is_some_and(char::is_ascii_hexdigit)
-                            && chars.get(i + 3).is_some_and(char::is_ascii_hexdigit) =>
-                    {
-                        let hex: String = chars[i + 2..=i + 3].iter().collect();
-                        cur.push(char::from(u8::from_str_radix(&hex, 16).unwrap_or(b'?')));
-                        i += 3;
-                    }
-                    Some('\\') if i + 1 < chars.len() => {
-                        i += 1;
-                        cur.push(match chars[i] {
-                            'n' => '\n',
-                            'r' => '\r',
-                            't' => '\t',
-                            'b' => '\u{8}',
-                            'a' => '\u{7}',
-                            other => other,
-                        });
-                    }
-                    Some('"') => {
-                        // The closing quote must be followed by a space or the end.
-                        if chars.get(i + 1).is_some_and(|n| !n.is_whitespace()) {
-                            return None;
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(ch) => cur.push(ch),
-                }
-            } else if insq {
-                match c {
-                    None => return None,
-                    Some('\\') if chars.get(i + 1) == Some(&'\'') => {
-                        i += 1;
-                        cur.push('\'');
-                    }
-                    Some('\'') => {
-                        if chars.get(i + 1).is_some_and(|n| !n.is_whitespace()) {
-                            return None;
-                        }
-                        i += 1;
-                        break;
-                    }
-                    Some(ch) => cur.push(ch),
-                }
-            } else {
-                match c {
-                    None => break,
-                    Some(ch) if ch.is_whitespace() => break,
-                    Some('"') => inq = true,
-                    Some('\'') => insq = true,
-                    Some(ch) => cur.push(ch),
-                }
-            }
-            i += 1;
-        }
-        out.push(cur);
+        module_utils_rs::redisconf::secrets(
+            self.directives
+                .iter()
+                .map(|(n, a)| (n.as_str(), a.as_slice())),
+        )
     }
 }
 
@@ -463,33 +365,6 @@ mod tests {
 
     fn cfg(text: &str) -> RedisConfig {
         RedisConfig::parse(text, Path::new("/etc/redis"))
-    }
-
-    #[test]
-    fn split_args_like_redis() {
-        assert_eq!(
-            split_args("port 6380"),
-            Some(vec!["port".into(), "6380".into()])
-        );
-        assert_eq!(
-            split_args("save \"\""),
-            Some(vec!["save".into(), String::new()])
-        );
-        assert_eq!(
-            split_args("requirepass \"a b\\\"c\""),
-            Some(vec!["requirepass".into(), "a b\"c".into()])
-        );
-        assert_eq!(
-            split_args("x 'it\\'s'"),
-            Some(vec!["x".into(), "it's".into()])
-        );
-        assert_eq!(
-            split_args("x \"\\x41\\n\""),
-            Some(vec!["x".into(), "A\n".into()])
-        );
-        assert_eq!(split_args("x \"unbalanced"), None);
-        assert_eq!(split_args("x \"a\"b"), None);
-        assert_eq!(split_args("   "), Some(vec![]));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! starts, driven through its args file exactly as Ansible drives it. Every test stops what it
 //! started: `Instance`'s Drop kills (by pid) every Redis process a result or the pidfile named.
 
-use module_utils_rs::testing::{free_port, run_module};
+use module_utils_rs::testing::{free_port, make_test_pki, run_module};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -671,81 +671,11 @@ fn sentinel_start_and_stop() {
     assert!(!alive(pid_of(&v)));
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let st = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        st.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&st.stderr)
-    );
-}
-
 #[test]
 fn tls_only_server_is_reached_on_its_tls_port_with_its_own_certificates() {
     let i = Instance::server(&[]);
     let d = i.dir.path();
-    openssl(
-        d,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=svc-test-ca",
-        ],
-    );
-    std::fs::write(
-        d.join("san.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-    )
-    .expect("san");
-    openssl(
-        d,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    openssl(
-        d,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.crt",
-            "-days",
-            "2",
-            "-extfile",
-            "san.ext",
-        ],
-    );
+    make_test_pki(d);
     let tls_port = i.port;
     let conf = std::fs::read_to_string(i.config())
         .expect("read config")
