@@ -130,6 +130,18 @@ options:
         a missing program fails with a message naming it and the E(PATH) searched.
       - A C(redis-server) binary with O(kind=sentinel) is started with C(--sentinel).
     type: path
+  user:
+    description:
+      - Direct mode only. The user the server runs as when root starts it, such as V(redis); the
+        process never runs as root then. Under systemd the unit's C(User=) decides.
+      - Files the server writes (pidfile, log, data) must be writable by that user.
+      - Only root can start a server as another user.
+    type: str
+  group:
+    description:
+      - Direct mode only, with O(user). The group the server runs as; defaults to the user's
+        primary group.
+    type: str
 attributes:
   check_mode:
     support: full

@@ -446,6 +446,10 @@ fn start_new(
         .stderr(Stdio::from(stderr))
         // Its own process group: not killed with Ansible's, outlives the module.
         .process_group(0);
+    // Started by root for an unprivileged user: never run a network server as root.
+    if let Some((uid, gid)) = ctx.run_as {
+        cmd.uid(uid).gid(gid);
+    }
     // The server inherits this umask: files it writes (RDB, AOF, a Sentinel's rewrite of its own
     // config, which holds auth-pass) get 0640 at most, as under the systemd unit's UMask=0027.
     let previous_umask = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o027));

@@ -41,6 +41,8 @@ pub fn definition() -> ModuleDef {
             Opt::float("wait_timeout").default(60.0),
             Opt::float("force_kill_after"),
             Opt::path("binary"),
+            Opt::str("user"),
+            Opt::str("group"),
         ])
         .required_if("state", "started", &["config"], false)
         .required_if("state", "restarted", &["config"], false),
@@ -71,6 +73,8 @@ pub struct Ctx<'a> {
     pub wait_timeout: Duration,
     pub force_kill_after: Option<Duration>,
     pub binary_param: Option<PathBuf>,
+    /// Direct mode: the uid and gid the server runs as (root starting it for the `redis` user).
+    pub run_as: Option<(u32, u32)>,
     pub actions: Vec<String>,
     /// login_password and every secret of the config file: masked in all output.
     pub secrets: BTreeSet<String>,
@@ -177,6 +181,43 @@ fn absolute(p: &Path) -> PathBuf {
     }
 }
 
+/// Resolves `user`/`group` for direct mode. Without `group`, the user's primary group. Only root
+/// can start a server as another user; asking for the current user is always fine.
+fn run_as(user: Option<&str>, group: Option<&str>) -> Result<Option<(u32, u32)>, ModuleError> {
+    use nix::unistd::{Group, User};
+    let Some(user) = user else {
+        return match group {
+            Some(_) => Err(ModuleError::new(
+                "group needs user (the user the server runs as)",
+            )),
+            None => Ok(None),
+        };
+    };
+    let u = User::from_name(user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| ModuleError::new(format!("user `{user}` does not exist on this host")))?;
+    let gid = match group {
+        Some(g) => {
+            Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| {
+                    ModuleError::new(format!("group `{g}` does not exist on this host"))
+                })?
+                .gid
+        }
+        None => u.gid,
+    };
+    let me = nix::unistd::geteuid();
+    if !me.is_root() && me != u.uid {
+        return Err(ModuleError::new(format!(
+            "only root can start a server as `{user}`; this module runs as uid {me}"
+        )));
+    }
+    Ok(Some((u.uid.as_raw(), gid.as_raw())))
+}
+
 fn build_ctx(m: &Module) -> Result<Ctx<'_>, ModuleError> {
     let p = &m.params;
     let name = p.str("name").unwrap_or_default().to_string();
@@ -241,6 +282,7 @@ fn build_ctx(m: &Module) -> Result<Ctx<'_>, ModuleError> {
         wait_timeout: Duration::from_secs_f64(wait),
         force_kill_after,
         binary_param: p.str("binary").map(|b| absolute(Path::new(b))),
+        run_as: run_as(p.str("user"), p.str("group"))?,
         actions: Vec::new(),
         secrets,
     })

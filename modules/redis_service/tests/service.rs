@@ -704,3 +704,41 @@ fn tls_only_server_is_reached_on_its_tls_port_with_its_own_certificates() {
     );
     assert!(!alive(pid));
 }
+
+#[test]
+fn root_starts_the_server_as_an_unprivileged_user() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: only root can start a server as another user");
+        return;
+    }
+    let i = Instance::server(&[]);
+    // nobody must be able to write the pidfile, log and data in the instance's directory.
+    std::fs::set_permissions(
+        i.dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o777),
+    )
+    .expect("chmod");
+    let v = i.ok("started", json!({"user": "nobody"}));
+    let pid = pid_of(&v);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or("")
+        .to_string();
+    let nobody = nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw().to_string())
+        .unwrap_or_default();
+    assert_eq!(uid, nobody, "redis-server runs as uid {uid}");
+    i.ok("stopped", json!({}));
+    let v = i.fail("started", json!({"user": "no-such-user-x"}));
+    assert!(
+        v["msg"]
+            .as_str()
+            .is_some_and(|m| m.contains("user `no-such-user-x` does not exist")),
+        "{v}"
+    );
+}
