@@ -292,24 +292,21 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// When openssl is missing or fails.
 pub fn make_test_pki(dir: &Path) {
     let days = "2";
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            days,
-            "-subj",
-            "/CN=creativeflow-test-ca",
-        ],
-    );
+    let self_signed_ca = |name: &str, cn: &str| {
+        let (key, crt, subj) = (
+            format!("{name}.key"),
+            format!("{name}.crt"),
+            format!("/CN={cn}"),
+        );
+        openssl(
+            dir,
+            &[
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", &key, "-out", &crt,
+                "-days", days, "-subj", &subj,
+            ],
+        );
+    };
+    self_signed_ca("ca", "creativeflow-test-ca");
     std::fs::write(
         dir.join("san.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
@@ -357,22 +354,5 @@ pub fn make_test_pki(dir: &Path) {
             ],
         );
     }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            "other.key",
-            "-out",
-            "other.crt",
-            "-days",
-            days,
-            "-subj",
-            "/CN=other-ca",
-        ],
-    );
+    self_signed_ca("other", "other-ca");
 }

@@ -535,41 +535,25 @@ fn check_sentinel(
             Err(ConnectionError::Command { detail, .. }) => json!({"ok": false, "message": detail}),
             Err(e) => return Err(e),
         };
-        let replicas: Vec<Value> = con
-            .cmd_json(&["SENTINEL", "REPLICAS", name])?
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| {
-                        Value::Object(pick(
-                            &pairs_to_object(r),
-                            &[
-                                "name",
-                                "ip",
-                                "port",
-                                "flags",
-                                "master-link-status",
-                                "slave-repl-offset",
-                            ],
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let sentinels: Vec<Value> = con
-            .cmd_json(&["SENTINEL", "SENTINELS", name])?
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|r| {
-                        Value::Object(pick(
-                            &pairs_to_object(r),
-                            &["name", "ip", "port", "flags", "runid"],
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let replicas = sentinel_list(
+            con,
+            "REPLICAS",
+            name,
+            &[
+                "name",
+                "ip",
+                "port",
+                "flags",
+                "master-link-status",
+                "slave-repl-offset",
+            ],
+        )?;
+        let sentinels = sentinel_list(
+            con,
+            "SENTINELS",
+            name,
+            &["name", "ip", "port", "flags", "runid"],
+        )?;
         let flags = master
             .get("flags")
             .and_then(Value::as_str)
@@ -633,6 +617,24 @@ fn check_sentinel(
     }
     data.insert("sentinel".into(), json!({ "masters": masters }));
     Ok((status, messages.join("; ")))
+}
+
+/// `SENTINEL REPLICAS|SENTINELS <name>`, each entry reduced to `keys` (dashes become underscores).
+fn sentinel_list(
+    con: &mut RedisConn,
+    sub: &str,
+    name: &str,
+    keys: &[&str],
+) -> Result<Vec<Value>, ConnectionError> {
+    Ok(con
+        .cmd_json(&["SENTINEL", sub, name])?
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|r| Value::Object(pick(&pairs_to_object(r), keys)))
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn pick(m: &Map<String, Value>, keys: &[&str]) -> Map<String, Value> {
