@@ -71,11 +71,16 @@ impl RedisProcess {
         password: Option<&str>,
     ) -> RedisProcess {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Output goes to a file, never to a pipe nobody reads: a server that logs to stdout
+        // would block once the pipe buffer is full.
+        let out_path = dir.path().join("output.log");
+        let out = std::fs::File::create(&out_path).expect("output file");
+        let err = out.try_clone().expect("output file");
         let child = Command::new(binary)
             .arg(config)
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {binary}: {e}"));
         let mut p = RedisProcess {
@@ -85,13 +90,8 @@ impl RedisProcess {
             child: Some(child),
         };
         if !wait_for_port(port, Duration::from_secs(10)) {
-            let out = p.child.take().and_then(|mut c| {
-                let _ = c.kill();
-                c.wait_with_output().ok()
-            });
-            let text = out
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
+            p.stop();
+            let text = std::fs::read_to_string(&out_path).unwrap_or_default();
             panic!(
                 "{binary} did not come up on port {port} with {}:\n{text}\nconfig:\n{}",
                 config.display(),
