@@ -413,24 +413,17 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let live_result = live_result.unwrap_or_default();
     let changed = content_changed || attrs_changed || !live_result.applied.is_empty();
     let restart_required = !live_result.restart_reasons.is_empty();
-    let mut msg = match (content_changed, live) {
-        (true, _) => format!(
-            "{path_s} {}",
-            if m.check_mode {
-                "would be written"
-            } else {
-                "written"
-            }
-        ),
-        (false, _) if attrs_changed => format!(
-            "{path_s}: mode/owner {}",
-            if m.check_mode {
-                "would be fixed"
-            } else {
-                "fixed"
-            }
-        ),
-        (false, _) => format!("{path_s} is up to date"),
+    let (written, fixed) = if m.check_mode {
+        ("would be written", "would be fixed")
+    } else {
+        ("written", "fixed")
+    };
+    let mut msg = if content_changed {
+        format!("{path_s} {written}")
+    } else if attrs_changed {
+        format!("{path_s}: mode/owner {fixed}")
+    } else {
+        format!("{path_s} is up to date")
     };
     if live {
         if live_result.applied.is_empty() {

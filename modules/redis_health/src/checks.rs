@@ -21,6 +21,17 @@ pub const ALL_CHECKS: [&str; 10] = [
     "pubsub",
 ];
 
+/// What a plain server gets when `checks` is not set (plus `cluster` on a cluster node).
+const DEFAULT_SERVER_CHECKS: [&str; 7] = [
+    "ping",
+    "info",
+    "memory",
+    "persistence",
+    "replication",
+    "clients",
+    "keyspace",
+];
+
 /// A verdict, ordered so that `max` gives the worst.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Status {
@@ -156,18 +167,10 @@ pub fn run_checks(conn: &ConnectionParams, requested: Option<&[String]>, t: &Thr
         Some(r) => r.to_vec(),
         None if is_sentinel => vec!["ping".into(), "sentinel".into()],
         None => {
-            let mut c: Vec<String> = [
-                "ping",
-                "info",
-                "memory",
-                "persistence",
-                "replication",
-                "clients",
-                "keyspace",
-            ]
-            .iter()
-            .map(|s| (*s).to_string())
-            .collect();
+            let mut c: Vec<String> = DEFAULT_SERVER_CHECKS
+                .iter()
+                .map(|s| (*s).to_string())
+                .collect();
             if cluster_enabled {
                 c.push("cluster".into());
             }
