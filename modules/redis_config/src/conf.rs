@@ -10,7 +10,7 @@ pub enum Dialect {
     Sentinel,
 }
 
-pub use module_utils_rs::redisconf::{last, parse, secrets_in, Line};
+pub use redis_utils::redisconf::{last, parse, secrets_in, Line};
 
 fn suggest(name: &str, dialect: Dialect) -> String {
     let hint = match dialect {
@@ -225,7 +225,7 @@ pub fn mask_secrets(text: &str) -> String {
         let t = l.trim_start();
         let word = t.split_whitespace().next().unwrap_or("").to_lowercase();
         let nl = if l.ends_with('\n') { "\n" } else { "" };
-        if module_utils_rs::redisconf::SECRET_DIRECTIVES.contains(&word.as_str()) {
+        if redis_utils::redisconf::SECRET_DIRECTIVES.contains(&word.as_str()) {
             out.push_str(&format!("{word} ********{nl}"));
         } else if word == "user" {
             let masked: Vec<String> = t

@@ -9,7 +9,7 @@
 
 use crate::conf::Line;
 use crate::directives::{self, Kind};
-use module_utils_rs::connection::{ConnectionError, RedisConn};
+use redis_utils::connection::{ConnectionError, RedisConn};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -106,7 +106,7 @@ fn file_only_lines(lines: &[Line], name: &str) -> Vec<String> {
 }
 
 fn shown(name: &str, v: &str) -> String {
-    if module_utils_rs::redisconf::SECRET_DIRECTIVES.contains(&name) && !v.is_empty() {
+    if redis_utils::redisconf::SECRET_DIRECTIVES.contains(&name) && !v.is_empty() {
         "********".into()
     } else if v.is_empty() {
         "\"\"".into()
@@ -181,7 +181,7 @@ pub fn apply(
         }
         other => other,
     })?;
-    let current = module_utils_rs::connection::pairs_to_object(&reply);
+    let current = redis_utils::connection::pairs_to_object(&reply);
     let current_str = |n: &str| -> Option<String> {
         current.get(n).map(|v| match v {
             Value::String(s) => s.clone(),

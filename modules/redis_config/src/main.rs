@@ -8,10 +8,10 @@ mod directives;
 mod live;
 mod render;
 
+use ansible_module::files::{self, FileAttrs};
+use ansible_module::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome, Spec};
 use conf::{Dialect, Line};
-use module_utils_rs::connection::{with_connection_options, ConnectionParams};
-use module_utils_rs::files::{self, FileAttrs};
-use module_utils_rs::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome, Spec};
+use redis_utils::connection::{with_connection_options, ConnectionParams};
 use serde_json::{json, Map, Value};
 use std::path::Path;
 
@@ -500,7 +500,7 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
 }
 
 fn main() {
-    module_utils_rs::run(&definition(), run);
+    ansible_module::run(&definition(), run);
 }
 
 #[cfg(test)]

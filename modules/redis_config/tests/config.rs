@@ -1,6 +1,6 @@
 //! redis_config against real redis-server / redis-sentinel, driven through its args file.
 
-use module_utils_rs::testing::{free_port, run_module, RedisProcess};
+use redis_utils::testing::{free_port, run_module, RedisProcess};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

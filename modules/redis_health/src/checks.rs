@@ -1,9 +1,9 @@
 //! The health checks: each reads the server's own view (INFO, SENTINEL, CLUSTER) and turns it into
 //! a verdict with a message an operator can act on.
 
-use module_utils_rs::connection::{pairs_to_object, ConnectionError, ConnectionParams, RedisConn};
-use module_utils_rs::info::{parse_kv_list, Info};
-use module_utils_rs::Params;
+use ansible_module::Params;
+use redis_utils::connection::{pairs_to_object, ConnectionError, ConnectionParams, RedisConn};
+use redis_utils::info::{parse_kv_list, Info};
 use serde_json::{json, Map, Value};
 use std::time::Instant;
 

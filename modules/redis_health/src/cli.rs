@@ -6,7 +6,7 @@
 //! `--password-file`.
 
 use crate::{definition, field, health};
-use module_utils_rs::module::{print_and_exit, Module};
+use ansible_module::module::{print_and_exit, Module};
 use serde_json::{Map, Value};
 
 const USAGE: &str =
@@ -91,7 +91,7 @@ pub fn main(args: &[String]) -> ! {
                 let Some(opt) = def.spec.get(&name) else {
                     unknown(&format!("unknown flag `--{flag}`\n{USAGE}"), nagios_hint);
                 };
-                let value = if opt.ty == module_utils_rs::ArgType::Bool {
+                let value = if opt.ty == ansible_module::ArgType::Bool {
                     inline.clone().unwrap_or_else(|| "true".into())
                 } else {
                     next_value(&mut i).unwrap_or_else(|| {
@@ -126,7 +126,7 @@ pub fn main(args: &[String]) -> ! {
     if let Some(p) = password {
         user.insert("login_password".into(), Value::String(p));
     }
-    let (value, _failed) = module_utils_rs::module::execute(&def, user, |m: &Module| {
+    let (value, _failed) = ansible_module::module::execute(&def, user, |m: &Module| {
         // In this mode the verdict is the output; fail_on does not apply.
         let mut forced = m.params.clone();
         forced

@@ -7,9 +7,9 @@
 mod checks;
 mod cli;
 
+use ansible_module::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome};
 use checks::{run_checks, Report, Status, Thresholds, ALL_CHECKS};
-use module_utils_rs::connection::{with_connection_options, ConnectionParams};
-use module_utils_rs::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome};
+use redis_utils::connection::{with_connection_options, ConnectionParams};
 use serde_json::Value;
 
 /// The module's identity and argument spec (documented in plugins/modules/redis_health.py).
@@ -112,7 +112,7 @@ fn main() {
     // Ansible runs `AnsiballZ_redis_health <args file>`; anything else is the command-line mode.
     let ansible = args.len() == 2 && (!args[1].starts_with('-') || args[1] == "--ansible-argspec");
     if ansible {
-        module_utils_rs::run(&definition(), health);
+        ansible_module::run(&definition(), health);
     }
     cli::main(&args[1..]);
 }

@@ -1,7 +1,7 @@
 //! redis_health against real redis-server / redis-sentinel processes, driven through its args
 //! file exactly as Ansible drives it, and through its command-line mode.
 
-use module_utils_rs::testing::{free_port, make_test_pki, run_module, RedisProcess};
+use redis_utils::testing::{free_port, make_test_pki, run_module, RedisProcess};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -6,7 +6,7 @@
 //! `include` files are read in place (a relative include is taken relative to the including
 //! file's directory).
 
-use module_utils_rs::connection::ConnectionParams;
+use redis_utils::connection::ConnectionParams;
 use std::path::{Path, PathBuf};
 
 /// Server or Sentinel.
@@ -90,7 +90,7 @@ impl RedisConfig {
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let Some(args) = module_utils_rs::redisconf::split_args(line) else {
+            let Some(args) = redis_utils::redisconf::split_args(line) else {
                 continue;
             };
             let Some((name, rest)) = args.split_first() else {
@@ -224,7 +224,7 @@ impl RedisConfig {
     /// and peers, of ACL users, and TLS key passphrases. Never put into a result.
     #[must_use]
     pub fn secrets(&self) -> Vec<String> {
-        module_utils_rs::redisconf::secrets(
+        redis_utils::redisconf::secrets(
             self.directives
                 .iter()
                 .map(|(n, a)| (n.as_str(), a.as_slice())),

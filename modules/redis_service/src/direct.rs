@@ -12,10 +12,10 @@ use crate::procfs::{self, Pidfile};
 use crate::report::{query_info, with_timeout, Report, ServerInfo};
 use crate::systemd::State;
 use crate::Ctx;
-use module_utils_rs::connection::ConnectionError;
-use module_utils_rs::ModuleError;
+use ansible_module::ModuleError;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use redis_utils::connection::ConnectionError;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -578,7 +578,7 @@ enum Probe {
     Fatal(String),
 }
 
-fn probe(conn: &module_utils_rs::connection::ConnectionParams) -> Probe {
+fn probe(conn: &redis_utils::connection::ConnectionParams) -> Probe {
     let mut con = match conn.connect() {
         Ok(c) => c,
         Err(e) => return classify(&e),
@@ -588,7 +588,7 @@ fn probe(conn: &module_utils_rs::connection::ConnectionParams) -> Probe {
     }
     match con.cmd::<String>(&["INFO"]) {
         Ok(text) => {
-            let info = ServerInfo::from_info(&module_utils_rs::info::Info::parse(&text));
+            let info = ServerInfo::from_info(&redis_utils::info::Info::parse(&text));
             if info.loading {
                 Probe::Loading
             } else {
@@ -684,7 +684,7 @@ fn send_shutdown(ctx: &Ctx, pid: i32) -> Result<(), ShutdownError> {
         Err(e) => return Err(ShutdownError::Fatal(auth_message(ctx, pid, &e), false)),
     };
     let info = match con.cmd::<String>(&["INFO", "server"]) {
-        Ok(t) => ServerInfo::from_info(&module_utils_rs::info::Info::parse(&t)),
+        Ok(t) => ServerInfo::from_info(&redis_utils::info::Info::parse(&t)),
         Err(e) if e.is_unreachable() => return Err(ShutdownError::Fallback(e.to_string())),
         Err(e) => return Err(ShutdownError::Fatal(auth_message(ctx, pid, &e), false)),
     };

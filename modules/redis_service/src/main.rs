@@ -8,9 +8,9 @@ mod procfs;
 mod report;
 mod systemd;
 
+use ansible_module::{Module, ModuleDef, ModuleError, Opt, Outcome};
 use config::{resolve_endpoint, Endpoint, Kind, RedisConfig};
-use module_utils_rs::connection::{with_connection_options, ConnectionParams};
-use module_utils_rs::{Module, ModuleDef, ModuleError, Opt, Outcome};
+use redis_utils::connection::{with_connection_options, ConnectionParams};
 use report::{query_info, Report};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -90,7 +90,7 @@ impl Ctx<'_> {
     /// Adds a warning with secrets masked.
     pub fn warn(&self, msg: &str) {
         self.m
-            .warn(module_utils_rs::nolog::mask_str(msg, &self.secrets));
+            .warn(ansible_module::nolog::mask_str(msg, &self.secrets));
     }
 
     /// The executable to start: `binary`, or redis-server / redis-sentinel from PATH.
@@ -437,7 +437,7 @@ fn run_systemd(ctx: &mut Ctx) -> Result<Report, ModuleError> {
 }
 
 fn main() {
-    module_utils_rs::run(&definition(), service);
+    ansible_module::run(&definition(), service);
 }
 
 #[cfg(test)]
@@ -470,15 +470,14 @@ mod tests {
     fn spec_requires_config_to_start() {
         let def = definition();
         let input = serde_json::json!({"name": "x", "state": "started"});
-        let e =
-            module_utils_rs::spec::validate(&def.spec, input.as_object().expect("object")).err();
+        let e = ansible_module::spec::validate(&def.spec, input.as_object().expect("object")).err();
         assert_eq!(
             e.map(|e| e.msg),
             Some("state is started but all of the following are missing: config".to_string())
         );
         let input = serde_json::json!({"name": "x", "state": "status"});
         assert!(
-            module_utils_rs::spec::validate(&def.spec, input.as_object().expect("object")).is_ok()
+            ansible_module::spec::validate(&def.spec, input.as_object().expect("object")).is_ok()
         );
     }
 }

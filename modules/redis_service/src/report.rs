@@ -1,9 +1,9 @@
 //! What the module found out about an instance, and how that becomes the result.
 
-use module_utils_rs::connection::{ConnectionError, ConnectionParams};
-use module_utils_rs::info::Info;
-use module_utils_rs::nolog::{mask_str, remove_values};
-use module_utils_rs::{ModuleError, Outcome};
+use ansible_module::nolog::{mask_str, remove_values};
+use ansible_module::{ModuleError, Outcome};
+use redis_utils::connection::{ConnectionError, ConnectionParams};
+use redis_utils::info::Info;
 use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! starts, driven through its args file exactly as Ansible drives it. Every test stops what it
 //! started: `Instance`'s Drop kills (by pid) every Redis process a result or the pidfile named.
 
-use module_utils_rs::testing::{free_port, make_test_pki, run_module};
+use redis_utils::testing::{free_port, make_test_pki, run_module};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};

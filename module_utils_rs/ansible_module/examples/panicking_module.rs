@@ -1,6 +1,6 @@
 //! A module whose body panics with its secret in the message; used by tests/panic_hook.rs to prove
 //! that a panic still prints one JSON failure with the secret masked.
-use module_utils_rs::{run, ModuleDef, Opt, Spec};
+use ansible_module::{run, ModuleDef, Opt, Spec};
 
 fn main() {
     let def = ModuleDef {

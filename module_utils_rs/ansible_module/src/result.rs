@@ -103,9 +103,3 @@ impl fmt::Display for ModuleError {
 }
 
 impl std::error::Error for ModuleError {}
-
-impl From<crate::connection::ConnectionError> for ModuleError {
-    fn from(e: crate::connection::ConnectionError) -> Self {
-        ModuleError::new(e.to_string())
-    }
-}

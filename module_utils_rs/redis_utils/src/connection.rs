@@ -6,8 +6,7 @@
 //! TLS handshake), because "connection error" alone sends an operator hunting.
 
 use crate::info::Info;
-use crate::module::Params;
-use crate::spec::{ArgType, Opt, Spec};
+use ansible_module::{ArgType, ModuleError, Opt, Params, Spec};
 use redis::{
     ConnectionAddr, ConnectionInfo, FromRedisValue, IntoConnectionInfo, RedisConnectionInfo,
 };
@@ -505,10 +504,16 @@ pub fn node_list_option(name: &'static str) -> Opt {
     Opt::list(name, ArgType::Str)
 }
 
+impl From<ConnectionError> for ModuleError {
+    fn from(e: ConnectionError) -> Self {
+        ModuleError::new(e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::validate;
+    use ansible_module::spec::validate;
     use serde_json::json;
 
     fn params(v: serde_json::Value) -> Params {
