@@ -3,7 +3,8 @@
 //! rename so the file never exists with the wrong permissions, and optional backups named like
 //! Ansible's (`<path>.<pid>.<timestamp>~`).
 
-use nix::unistd::{chown, Gid, Group, Uid, User};
+use crate::accounts;
+use nix::unistd::{chown, Gid, Uid};
 use std::fmt;
 use std::fs::{File, OpenOptions, Permissions};
 use std::io::Write;
@@ -68,29 +69,74 @@ fn resolve_owner(
     owner: Option<&str>,
     group: Option<&str>,
 ) -> Result<(Option<Uid>, Option<Gid>), FileError> {
-    let uid = match owner {
-        None => None,
-        Some(o) if o.chars().all(|c| c.is_ascii_digit()) => o.parse().ok().map(Uid::from_raw),
-        Some(o) => Some(
-            User::from_name(o)
-                .ok()
-                .flatten()
-                .ok_or_else(|| FileError(format!("owner `{o}` does not exist on this host")))?
-                .uid,
-        ),
-    };
-    let gid = match group {
-        None => None,
-        Some(g) if g.chars().all(|c| c.is_ascii_digit()) => g.parse().ok().map(Gid::from_raw),
-        Some(g) => Some(
-            Group::from_name(g)
-                .ok()
-                .flatten()
-                .ok_or_else(|| FileError(format!("group `{g}` does not exist on this host")))?
-                .gid,
-        ),
-    };
+    let err = |e: accounts::AccountError| FileError(e.to_string().replacen("user", "owner", 1));
+    let uid = owner
+        .map(|o| accounts::user(o).map(|a| Uid::from_raw(a.uid)))
+        .transpose()
+        .map_err(err)?;
+    let gid = group
+        .map(|g| accounts::group(g).map(|g| Gid::from_raw(g.gid)))
+        .transpose()
+        .map_err(|e| FileError(e.to_string()))?;
     Ok((uid, gid))
+}
+
+/// Where a write to `path` lands: `path` itself, or with `follow` the final target of a symlink
+/// (relative links resolve against the link's directory, as the kernel does).
+fn write_target(path: &Path, follow: bool) -> Result<PathBuf, FileError> {
+    let mut target = path.to_path_buf();
+    if !follow {
+        return Ok(target);
+    }
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&target) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let link = std::fs::read_link(&target).map_err(|e| {
+                    FileError(format!("cannot read the link `{}`: {e}", target.display()))
+                })?;
+                target = match target.parent() {
+                    Some(dir) if link.is_relative() => dir.join(link),
+                    _ => link,
+                };
+            }
+            _ => return Ok(target),
+        }
+    }
+    Err(FileError(format!(
+        "cannot write `{}`: too many levels of symbolic links",
+        path.display()
+    )))
+}
+
+/// Refuses to replace anything but a regular file (or, without `follow`, a symlink, which is
+/// replaced by the file as ansible.builtin.template does). A FIFO, device node, socket or
+/// directory at `path` is an error: replacing /dev/null by a config file, or blocking on a FIFO,
+/// is never what the task meant (issue 8 item 8).
+fn check_replaceable(path: &Path) -> Result<(), FileError> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
+    };
+    let ft = meta.file_type();
+    let what = if ft.is_file() || ft.is_symlink() {
+        return Ok(());
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a file"
+    };
+    Err(FileError(format!(
+        "`{}` is not a regular file ({what}); nothing was written",
+        path.display()
+    )))
 }
 
 /// Checks that `owner` and `group` exist on this host, so that check mode reports what a real
@@ -105,9 +151,16 @@ pub fn check_owner(owner: Option<&str>, group: Option<&str>) -> Result<(), FileE
 /// Settings for [`write_atomic`].
 #[derive(Clone, Debug, Default)]
 pub struct FileAttrs<'a> {
+    /// The mode; `None` keeps the existing file's mode.
     pub mode: Option<u32>,
+    /// The owner; `None` keeps the existing file's owner (when the process may set it).
     pub owner: Option<&'a str>,
+    /// The group; `None` keeps the existing file's group (when the process may set it).
     pub group: Option<&'a str>,
+    /// Ansible's `follow`: with `true` a symlink at the path is followed and its target
+    /// written; with `false` (the default, as in ansible.builtin.template) the link itself is
+    /// replaced by the new file.
+    pub follow: bool,
 }
 
 /// Replaces `path` with `content` atomically. Readers see the old file or the new one, never a
@@ -116,6 +169,9 @@ pub struct FileAttrs<'a> {
 /// # Errors
 /// Missing directory, permissions, unknown owner/group, disk full.
 pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Result<(), FileError> {
+    let target = write_target(path, attrs.follow)?;
+    let path = target.as_path();
+    check_replaceable(path)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -143,18 +199,40 @@ pub fn write_atomic(path: &Path, content: &[u8], attrs: &FileAttrs<'_>) -> Resul
         .map_err(|e| ctx("creating a temp file", &e))?;
     tmp.write_all(content).map_err(|e| ctx("writing", &e))?;
     tmp.as_file().sync_all().map_err(|e| ctx("fsync", &e))?;
-    // Keep the existing file's mode when none is asked for, as Ansible's template module does.
-    let mode = attrs.mode.or_else(|| {
-        std::fs::metadata(path)
-            .ok()
-            .map(|m| m.permissions().mode() & 0o7777)
-    });
+    // What is not asked for is kept from the existing file, as Ansible's atomic_move does: its
+    // mode, and its owner and group (issue 8 item 15: a nobody:nogroup file must not become
+    // root:root because root rewrote it). Following a link for these is right even without
+    // `follow`: the attributes the user saw are the target's.
+    let existing = std::fs::metadata(path)
+        .ok()
+        .filter(std::fs::Metadata::is_file);
+    let mode = attrs
+        .mode
+        .or_else(|| existing.as_ref().map(|m| m.permissions().mode() & 0o7777));
     if let Some(mode) = mode {
         std::fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
             .map_err(|e| ctx("setting the mode", &e))?;
     }
     if uid.is_some() || gid.is_some() {
         chown(tmp.path(), uid, gid).map_err(|e| ctx("setting the owner", &e))?;
+    }
+    if let Some(m) = &existing {
+        use std::os::unix::fs::MetadataExt;
+        let keep_uid = uid.is_none().then(|| Uid::from_raw(m.uid()));
+        let keep_gid = gid.is_none().then(|| Gid::from_raw(m.gid()));
+        if keep_uid.is_some() || keep_gid.is_some() {
+            // EPERM means an unprivileged writer, who cannot give files away: like atomic_move,
+            // the new file then keeps the writer's ids.
+            match chown(tmp.path(), keep_uid, keep_gid) {
+                Ok(()) | Err(nix::errno::Errno::EPERM) => {}
+                Err(e) => return Err(ctx("keeping the owner", &e)),
+            }
+            // chown clears setuid/setgid bits; put the mode back.
+            if let Some(mode) = mode {
+                std::fs::set_permissions(tmp.path(), Permissions::from_mode(mode))
+                    .map_err(|e| ctx("setting the mode", &e))?;
+            }
+        }
     }
     tmp.persist(path)
         .map_err(|e| ctx("renaming into place", &e.error))?;
@@ -331,5 +409,118 @@ mod tests {
         let b = backup(&p).expect("backup");
         assert!(b.to_string_lossy().ends_with('~'));
         assert_eq!(std::fs::read_to_string(b).expect("read"), "x");
+    }
+
+    #[test]
+    fn device_nodes_fifos_and_directories_are_refused() {
+        // See: issue 8 item 8 (/dev/null became a 0640 regular file; a FIFO hung).
+        use nix::sys::stat::{mknod, Mode, SFlag};
+        let dir = tempfile::tempdir().expect("tmp");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o600)).expect("mkfifo");
+        let e = write_atomic(&fifo, b"x", &FileAttrs::default()).expect_err("must fail");
+        assert!(e.0.contains("is not a regular file (a FIFO)"), "{e}");
+        // A character device like /dev/null (1:3), made here, never the system's own.
+        let null = dir.path().join("null");
+        if mknod(
+            &null,
+            SFlag::S_IFCHR,
+            Mode::from_bits_truncate(0o666),
+            nix::sys::stat::makedev(1, 3),
+        )
+        .is_ok()
+        {
+            let e = write_atomic(&null, b"x", &FileAttrs::default()).expect_err("must fail");
+            assert!(e.0.contains("(a character device)"), "{e}");
+            let meta = std::fs::symlink_metadata(&null).expect("stat");
+            assert!(std::os::unix::fs::FileTypeExt::is_char_device(
+                &meta.file_type()
+            ));
+        }
+        let e = write_atomic(dir.path(), b"x", &FileAttrs::default()).expect_err("must fail");
+        assert!(e.0.contains("(a directory)"), "{e}");
+        // follow through a link onto a FIFO is refused too.
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&fifo, &link).expect("symlink");
+        let attrs = FileAttrs {
+            follow: true,
+            ..FileAttrs::default()
+        };
+        assert!(write_atomic(&link, b"x", &attrs).is_err());
+    }
+
+    #[test]
+    fn symlinks_are_replaced_or_followed() {
+        // See: issue 8 item 8 (Ansible's `follow`).
+        let dir = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir(dir.path().join("real")).expect("mkdir");
+        let target = dir.path().join("real/redis.conf");
+        std::fs::write(&target, "old").expect("write");
+        let link = dir.path().join("redis.conf");
+        std::os::unix::fs::symlink("real/redis.conf", &link).expect("symlink");
+        let follow = FileAttrs {
+            follow: true,
+            ..FileAttrs::default()
+        };
+        write_atomic(&link, b"followed", &follow).expect("write");
+        assert!(std::fs::symlink_metadata(&link)
+            .expect("stat")
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "followed");
+        write_atomic(&link, b"replaced", &FileAttrs::default()).expect("write");
+        assert!(std::fs::symlink_metadata(&link).expect("stat").is_file());
+        assert_eq!(std::fs::read_to_string(&target).expect("read"), "followed");
+        assert_eq!(std::fs::read_to_string(&link).expect("read"), "replaced");
+    }
+
+    #[test]
+    fn owner_and_group_are_kept_when_not_asked() {
+        // See: issue 8 item 15 (nobody:nogroup became root:root).
+        if !nix::unistd::geteuid().is_root() {
+            return;
+        }
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("sentinel.conf");
+        std::fs::write(&p, "old").expect("write");
+        chown(&p, Some(Uid::from_raw(65534)), Some(Gid::from_raw(65534))).expect("chown");
+        std::fs::set_permissions(&p, Permissions::from_mode(0o640)).expect("chmod");
+        write_atomic(&p, b"new", &FileAttrs::default()).expect("write");
+        let m = std::fs::metadata(&p).expect("stat");
+        assert_eq!((m.uid(), m.gid(), m.mode() & 0o7777), (65534, 65534, 0o640));
+        // An explicit group changes only the group.
+        write_atomic(
+            &p,
+            b"newer",
+            &FileAttrs {
+                group: Some("0"),
+                ..FileAttrs::default()
+            },
+        )
+        .expect("write");
+        let m = std::fs::metadata(&p).expect("stat");
+        assert_eq!((m.uid(), m.gid()), (65534, 0));
+    }
+
+    #[test]
+    fn out_of_range_owner_is_an_error() {
+        // See: issue 8 item 7 ("4294967295" became uid -1, "99999999999" was ignored).
+        let dir = tempfile::tempdir().expect("tmp");
+        let p = dir.path().join("c");
+        std::fs::write(&p, "old").expect("write");
+        for big in ["99999999999", "4294967295"] {
+            let e = write_atomic(
+                &p,
+                b"new",
+                &FileAttrs {
+                    owner: Some(big),
+                    ..FileAttrs::default()
+                },
+            )
+            .expect_err("must fail");
+            assert!(e.0.contains("out of range"), "{e}");
+            assert!(check_owner(None, Some(big)).is_err());
+        }
+        assert_eq!(std::fs::read_to_string(&p).expect("read"), "old");
     }
 }

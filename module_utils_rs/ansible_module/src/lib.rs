@@ -19,6 +19,7 @@
 //! });
 //! ```
 
+pub mod accounts;
 pub mod files;
 pub mod module;
 pub mod nolog;

@@ -365,6 +365,7 @@ fn run(m: &Module) -> Result<Outcome, ModuleError> {
         mode: attrs_mode,
         owner: p.str("owner"),
         group: p.str("group"),
+        follow: false,
     };
     let attrs_changed = if !content_changed && old_text.is_some() {
         files::ensure_attrs(path, &attrs, m.check_mode).map_err(|e| ModuleError::new(e.0))?
