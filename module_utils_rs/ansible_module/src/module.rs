@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// A module's identity and argument spec.
 pub struct ModuleDef {
@@ -55,6 +56,27 @@ impl Params {
     #[must_use]
     pub fn bool(&self, k: &str) -> Option<bool> {
         self.get(k).and_then(Value::as_bool)
+    }
+    /// A number of seconds as a `Duration`, `None` when unset. A value outside 0..=`max_secs`
+    /// (1e30, a negative number, NaN, inf) is an error that names the option; converting it
+    /// unchecked panics inside `Duration` (issue 8 item 9).
+    ///
+    /// # Errors
+    /// The value is not a finite number of seconds between 0 and `max_secs`.
+    pub fn duration(&self, k: &str, max_secs: u64) -> Result<Option<Duration>, ModuleError> {
+        let Some(v) = self.get(k) else {
+            return Ok(None);
+        };
+        let secs = v.as_f64().unwrap_or(f64::NAN);
+        #[allow(clippy::cast_precision_loss)] // max_secs is a small bound, exact in f64
+        let max = max_secs as f64;
+        if !(secs.is_finite() && (0.0..=max).contains(&secs)) {
+            return Err(ModuleError::new(format!(
+                "`{k}` must be between 0 and {max_secs} seconds, got {}",
+                crate::spec::py_str(v)
+            )));
+        }
+        Ok(Some(Duration::from_secs_f64(secs)))
     }
     /// A list option as strings (elements that are not strings are printed as JSON).
     #[must_use]
@@ -484,5 +506,37 @@ mod tests {
         assert!(read_args_file(None).is_err_and(|e| e.contains("Ansible module")));
         assert!(read_args_file(Some("/nonexistent/args"))
             .is_err_and(|e| e.contains("/nonexistent/args")));
+    }
+
+    #[test]
+    fn durations_are_range_checked() {
+        // See: issue 8 item 9 ("cannot convert float seconds to Duration ... report a bug").
+        let p = Params(
+            serde_json::json!({"a": 1e30, "b": -1.0, "c": 2.5, "d": 0, "e": "x"})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        let msg = |k: &str| {
+            p.duration(k, 86_400)
+                .err()
+                .map(|e| e.msg)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            msg("a"),
+            "`a` must be between 0 and 86400 seconds, got 1e+30"
+        );
+        assert_eq!(
+            msg("b"),
+            "`b` must be between 0 and 86400 seconds, got -1.0"
+        );
+        assert!(msg("e").starts_with("`e` must be"));
+        assert_eq!(
+            p.duration("c", 86_400).ok().flatten(),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(p.duration("d", 10).ok().flatten(), Some(Duration::ZERO));
+        assert_eq!(p.duration("unset", 10).ok().flatten(), None);
     }
 }

@@ -4,7 +4,7 @@
 //! leaves it: a string equal to a secret becomes `VALUE_SPECIFIED_IN_NO_LOG_PARAMETER`, and any
 //! occurrence of a secret inside a longer string (an error message, a diff line) becomes `********`.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::collections::BTreeSet;
 
 /// What a string that *is* a secret becomes (as in ansible-core).
@@ -30,32 +30,30 @@ pub fn mask_str(s: &str, secrets: &BTreeSet<String>) -> String {
     out
 }
 
-/// Masks every secret anywhere in `v`: strings, object keys, nested arrays and objects.
+/// ansible-core's `remove_values`, applied in place: a string equal to a secret becomes the
+/// placeholder and secrets inside strings become `********`; a number whose Python `str()`
+/// equals or contains a secret becomes the placeholder (a password `12345678` given as a YAML
+/// integer is echoed back as a number: issue 8 item 3); booleans and null stay. Object keys are
+/// never touched, exactly as in ansible-core: masking keys turned `redis_version` into
+/// `********_version` for the password `redis`, and broke `failed`/`changed` for `a` (item 4).
 pub fn remove_values(v: &mut Value, secrets: &BTreeSet<String>) {
     if secrets.is_empty() {
         return;
     }
     match v {
         Value::String(s) => *s = mask_str(s, secrets),
-        Value::Array(items) => items.iter_mut().for_each(|i| remove_values(i, secrets)),
-        Value::Object(m) => {
-            let old = std::mem::take(m);
-            let mut new = Map::with_capacity(old.len());
-            for (k, mut val) in old {
-                remove_values(&mut val, secrets);
-                let key = if secrets
-                    .iter()
-                    .any(|s| !s.is_empty() && k.contains(s.as_str()))
-                {
-                    mask_str(&k, secrets)
-                } else {
-                    k
-                };
-                new.insert(key, val);
+        Value::Number(_) => {
+            let s = crate::spec::py_str(v);
+            if secrets
+                .iter()
+                .any(|x| !x.is_empty() && s.contains(x.as_str()))
+            {
+                *v = Value::String(NO_LOG_PLACEHOLDER.to_string());
             }
-            *m = new;
         }
-        _ => {}
+        Value::Array(items) => items.iter_mut().for_each(|i| remove_values(i, secrets)),
+        Value::Object(m) => m.values_mut().for_each(|i| remove_values(i, secrets)),
+        Value::Bool(_) | Value::Null => {}
     }
 }
 
@@ -77,6 +75,7 @@ mod tests {
             "hunter2": 1,
             "n": 5
         });
+        // Keys stay as they are, as in ansible-core.
         remove_values(&mut v, &secrets(&["hunter2"]));
         assert_eq!(
             v,
@@ -84,7 +83,7 @@ mod tests {
                 "msg": "AUTH ******** failed",
                 "pw": NO_LOG_PLACEHOLDER,
                 "diff": [{"before": "requirepass ********\n"}],
-                NO_LOG_PLACEHOLDER: 1,
+                "hunter2": 1,
                 "n": 5
             })
         );
@@ -97,5 +96,38 @@ mod tests {
             "x ******** y"
         );
         assert_eq!(mask_str("plain", &secrets(&[""])), "plain");
+    }
+
+    #[test]
+    fn numbers_are_masked_keys_are_not() {
+        // See: issue 8 items 3 and 4.
+        let mut v = json!({
+            "settings": {"requirepass": 12_345_678, "port": 6379},
+            "ratio": 0.5,
+            "redis_version": "7.0.15",
+            "failed": false,
+            "changed": true,
+            "list": [12_345_678, "x12345678y", true, null]
+        });
+        remove_values(&mut v, &secrets(&["12345678", "redis", "a", "True"]));
+        assert_eq!(
+            v,
+            json!({
+                "settings": {"requirepass": NO_LOG_PLACEHOLDER, "port": 6379},
+                "ratio": 0.5,
+                "redis_version": "7.0.15",
+                "failed": false,
+                "changed": true,
+                "list": [NO_LOG_PLACEHOLDER, "x********y", true, null]
+            })
+        );
+        // A number that merely contains a secret is masked whole, as ansible-core does.
+        let mut n = json!(1_234_567_890);
+        remove_values(&mut n, &secrets(&["456"]));
+        assert_eq!(n, json!(NO_LOG_PLACEHOLDER));
+        // Python prints 5.0 for a float 5: the secret "5.0" matches it.
+        let mut f = json!(5.0);
+        remove_values(&mut f, &secrets(&["5.0"]));
+        assert_eq!(f, json!(NO_LOG_PLACEHOLDER));
     }
 }

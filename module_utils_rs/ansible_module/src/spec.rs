@@ -315,14 +315,18 @@ fn validate_level(
     // Aliases: the value moves to the canonical name.
     for o in &spec.options {
         for alias in &o.aliases {
+            // As ansible-core's `_handle_aliases`: the alias's value wins (the last alias set,
+            // in declaration order), with a warning when the option was set as well.
             if let Some(v) = params.remove(*alias) {
-                if params.contains_key(o.name) {
+                if let Some(replaced) = params.insert(o.name.to_string(), v) {
                     warnings.push(with_context(
                         format!("Both option {} and its alias {alias} are set.", o.name),
                         ctx,
                     ));
-                } else {
-                    params.insert(o.name.to_string(), v);
+                    // The value that lost is still a secret of the invocation.
+                    if o.no_log {
+                        collect_no_log(&replaced, no_log_values);
+                    }
                 }
             }
         }
@@ -579,9 +583,11 @@ fn validate_level(
     Ok(ordered)
 }
 
+/// ansible-core's `_return_datastructure_name`: strings, numbers (as Python prints them) and
+/// the scalars inside containers; never booleans, null or empty strings.
 fn collect_no_log(v: &Value, out: &mut BTreeSet<String>) {
     match v {
-        Value::Null => {}
+        Value::Null | Value::Bool(_) => {}
         Value::Array(items) => items.iter().for_each(|i| collect_no_log(i, out)),
         Value::Object(m) => m.values().for_each(|i| collect_no_log(i, out)),
         other => {
@@ -614,12 +620,33 @@ pub fn py_str(v: &Value) -> String {
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e16 => format!("{f:.1}"),
+            Some(f) if n.is_f64() => py_float_repr(f),
             _ => n.to_string(),
         },
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// Python's `repr(float)`: the shortest round-trip digits (as Rust's), positional between 1e-4
+/// and 1e16 with a `.0` on whole numbers, otherwise `1e+30` / `1.5e-05` style.
+fn py_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = f.abs();
+    if a == 0.0 || (1e-4..1e16).contains(&a) {
+        let s = format!("{f}");
+        return if s.contains('.') { s } else { format!("{s}.0") };
+    }
+    let s = format!("{f:e}");
+    let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 fn py_repr_str(s: &str) -> String {
@@ -1173,9 +1200,30 @@ mod tests {
 
     #[test]
     fn alias_and_name_both_set_warns() {
+        // See: issue 8 item 21. ansible-core's _handle_aliases assigns the alias's value over
+        // the option's, and warns.
         let v =
             validate(&sample(), &obj(json!({"login_host": "a", "host": "b"}))).map_err(|e| e.msg);
-        assert!(v.is_ok_and(|v| v.params["login_host"] == json!("a") && v.warnings.len() == 1));
+        assert!(v
+            .as_ref()
+            .is_ok_and(|v| v.params["login_host"] == json!("b")));
+        assert_eq!(
+            v.map(|v| v.warnings).unwrap_or_default(),
+            vec!["Both option login_host and its alias host are set.".to_string()]
+        );
+        // Two aliases: the last one declared wins, and each one after the first warns.
+        let s = Spec::new(vec![Opt::str("password").aliases(&["pw", "pass"]).no_log()]);
+        let v = validate(
+            &s,
+            &obj(json!({"pw": "one", "pass": "two", "password": "zero"})),
+        )
+        .map_err(|e| e.msg);
+        let v = v.expect("valid");
+        assert_eq!(v.params["password"], json!("two"));
+        assert_eq!(v.warnings.len(), 2);
+        for s in ["zero", "one", "two"] {
+            assert!(v.no_log_values.contains(s), "{s} not masked");
+        }
     }
 
     #[test]
@@ -1186,5 +1234,21 @@ mod tests {
             err(&s, json!({"ports": ["x"]})),
             "Elements value for option 'ports' is of type str and we were unable to convert to int: \"'x'\" cannot be converted to an int"
         );
+    }
+
+    #[test]
+    fn floats_print_as_python_does() {
+        for (f, want) in [
+            (1e30, "1e+30"),
+            (-1.0, "-1.0"),
+            (0.5, "0.5"),
+            (1.5e-5, "1.5e-05"),
+            (1e16, "1e+16"),
+            (123_456.0, "123456.0"),
+            (0.0001, "0.0001"),
+            (2.5e300, "2.5e+300"),
+        ] {
+            assert_eq!(py_str(&json!(f)), want, "{f}");
+        }
     }
 }

@@ -41,6 +41,10 @@ pub fn with_connection_options(own: Vec<Opt>) -> Spec {
     spec
 }
 
+/// The longest `connect_timeout` accepted: a day. Longer is a typo, and `Duration` overflows
+/// at about 1.8e19 s.
+pub const MAX_CONNECT_TIMEOUT_SECS: u64 = 86_400;
+
 /// Resolved connection settings of one invocation.
 #[derive(Clone, Debug)]
 pub struct ConnectionParams {
@@ -161,6 +165,19 @@ impl fmt::Display for ConnectionError {
 impl std::error::Error for ConnectionError {}
 
 impl ConnectionError {
+    /// The error code of a Redis error reply (`ERR`, `LOADING`, `MOVED`, `BUSY`, ...): the
+    /// first word of the reply, as Redis sends it. `None` for anything but an error reply.
+    #[must_use]
+    pub fn code(&self) -> Option<&str> {
+        let ConnectionError::Command { detail, .. } = self else {
+            return None;
+        };
+        let word = detail.split([' ', ':']).next().filter(|w| !w.is_empty())?;
+        word.bytes()
+            .all(|b| b.is_ascii_uppercase() || b == b'_')
+            .then_some(word)
+    }
+
     /// True when the server could not be reached at all (as opposed to reached and unhappy).
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
@@ -189,26 +206,32 @@ impl ConnectionParams {
                 .ok_or_else(|| ConnectionError::Config {
                     detail: format!("login_port must be between 1 and 65535, got {port}"),
                 })?;
-        let timeout = p.float("connect_timeout").unwrap_or(5.0);
-        if !(timeout > 0.0 && timeout.is_finite()) {
+        let timeout = p
+            .duration("connect_timeout", MAX_CONNECT_TIMEOUT_SECS)
+            .map_err(|e| ConnectionError::Config { detail: e.msg })?
+            .unwrap_or(Duration::from_secs(5));
+        if timeout.is_zero() {
             return Err(ConnectionError::Config {
                 detail: format!(
-                    "connect_timeout must be a positive number of seconds, got {timeout}"
+                    "`connect_timeout` must be between 0 and {MAX_CONNECT_TIMEOUT_SECS} seconds and not 0"
                 ),
             });
         }
+        // `login_password: ""` means no password (as for redis-cli and community.general): a
+        // server without one must not get AUTH "" (issue 8 item 13).
+        let nonempty = |k: &str| p.str(k).filter(|s| !s.is_empty()).map(str::to_string);
         Ok(ConnectionParams {
             host: p.str("login_host").unwrap_or("localhost").to_string(),
             port,
-            user: p.str("login_user").map(str::to_string),
-            password: p.str("login_password").map(str::to_string),
+            user: nonempty("login_user"),
+            password: nonempty("login_password"),
             db: p.int("login_db").unwrap_or(0),
             tls: p.flag("tls"),
             validate_certs: p.bool("validate_certs").unwrap_or(true),
             ca_certs: p.str("ca_certs").map(str::to_string),
             client_cert_file: p.str("client_cert_file").map(str::to_string),
             client_key_file: p.str("client_key_file").map(str::to_string),
-            timeout: Duration::from_secs_f64(timeout),
+            timeout,
         })
     }
 
@@ -299,86 +322,129 @@ impl ConnectionParams {
         let client = self.client()?;
         let con = client
             .get_connection_with_timeout(self.timeout)
-            .map_err(|e| self.classify(&e, "connect"))?;
+            .map_err(|e| self.classify_connect(&e))?;
         con.set_read_timeout(Some(self.timeout))
             .and_then(|()| con.set_write_timeout(Some(self.timeout)))
-            .map_err(|e| self.classify(&e, "connect"))?;
+            .map_err(|e| self.classify_connect(&e))?;
         Ok(RedisConn {
             con,
             params: self.clone(),
         })
     }
 
-    fn classify(&self, e: &redis::RedisError, command: &str) -> ConnectionError {
+    /// What went wrong while connecting (TCP, TLS, AUTH, SELECT). Only here can a failure be
+    /// a refused port, a name that does not resolve or a TLS handshake: the crate reports those
+    /// as I/O errors whose text is all there is to go on.
+    fn classify_connect(&self, e: &redis::RedisError) -> ConnectionError {
         let addr = self.address();
-        let text = e.to_string();
-        let lower = text.to_lowercase();
-        let code = e.code().unwrap_or("");
-        if e.kind() == redis::ErrorKind::AuthenticationFailed
-            || code == "WRONGPASS"
-            || lower.contains("wrongpass")
-            || lower.contains("invalid password")
-            || lower.contains("invalid username-password")
-        {
-            // The crate reports WRONGPASS as "Password authentication failed"; say what Redis says.
-            let detail = if self.password.is_none() {
-                text
-            } else {
-                "WRONGPASS invalid username-password pair or user is disabled".to_string()
-            };
-            return ConnectionError::Auth { addr, detail };
+        if let Some(err) = self.classify_auth(e) {
+            return err;
         }
-        if code == "NOAUTH" || lower.contains("noauth") {
-            return ConnectionError::NoAuth { addr };
-        }
-        if e.is_connection_refusal() || lower.contains("connection refused") {
+        if e.is_connection_refusal() {
             return ConnectionError::Refused { addr };
         }
-        if e.is_timeout()
-            || lower.contains("timed out")
+        if e.is_timeout() {
+            return self.timeout_error();
+        }
+        let text = e.to_string();
+        let lower = text.to_lowercase();
+        if lower.contains("timed out")
             || lower.contains("would block")
             || lower.contains("temporarily unavailable")
         {
-            return ConnectionError::Timeout {
-                addr,
-                secs: self.timeout.as_secs_f64(),
-                tls: self.tls,
-            };
+            return self.timeout_error();
         }
-        if lower.contains("certificate")
-            || lower.contains("tls")
-            || lower.contains("handshake")
-            || lower.contains("corrupt message")
-            || lower.contains("unknownissuer")
+        if [
+            "certificate",
+            "tls",
+            "handshake",
+            "corrupt message",
+            "unknownissuer",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
         {
             return ConnectionError::Tls { addr, detail: text };
         }
-        if lower.contains("lookup")
-            || lower.contains("name or service not known")
-            || lower.contains("no address")
-            || lower.contains("name resolution")
+        if [
+            "lookup",
+            "name or service not known",
+            "no address",
+            "name resolution",
+        ]
+        .iter()
+        .any(|w| lower.contains(w))
         {
             return ConnectionError::Resolve { addr, detail: text };
         }
-        if e.is_connection_dropped()
-            || lower.contains("broken pipe")
-            || lower.contains("connection reset")
-            || lower.contains("end of file")
-            || lower.contains("eof")
-        {
+        self.classify_reply(e, "connect")
+    }
+
+    /// WRONGPASS / NOAUTH, by the error's kind and code.
+    fn classify_auth(&self, e: &redis::RedisError) -> Option<ConnectionError> {
+        let addr = self.address();
+        let code = e.code().unwrap_or("");
+        if e.kind() == redis::ErrorKind::AuthenticationFailed || code == "WRONGPASS" {
+            // The crate reports WRONGPASS as "Password authentication failed"; say what Redis says.
+            let detail = if self.password.is_none() {
+                e.to_string()
+            } else {
+                "WRONGPASS invalid username-password pair or user is disabled".to_string()
+            };
+            return Some(ConnectionError::Auth { addr, detail });
+        }
+        (code == "NOAUTH").then_some(ConnectionError::NoAuth { addr })
+    }
+
+    /// What went wrong on an established connection: an error reply is a `Command` error
+    /// (whatever words it contains: a refused `CONFIG SET tls-cert-file` is not a TLS handshake
+    /// failure, issue 8 item 17), a transport failure is a timeout, a closed connection or I/O.
+    fn classify_reply(&self, e: &redis::RedisError, command: &str) -> ConnectionError {
+        let addr = self.address();
+        if let Some(err) = self.classify_auth(e) {
+            return err;
+        }
+        if let Some(code) = e.code() {
+            // Redis' own words, code first ("LOADING Redis is loading the dataset in memory"),
+            // not the crate's renaming of the code ("BusyLoadingError: ...").
+            let detail = match e.detail() {
+                Some(d) => format!("{code} {d}"),
+                None => code.to_string(),
+            };
+            return ConnectionError::Command {
+                addr,
+                command: command.to_string(),
+                detail,
+            };
+        }
+        if e.is_timeout() {
+            return self.timeout_error();
+        }
+        if e.is_connection_dropped() || e.is_unrecoverable_error() && e.is_io_error() {
             return ConnectionError::Closed {
                 addr,
-                detail: text,
+                detail: e.to_string(),
                 tls: self.tls,
             };
         }
         if e.is_io_error() {
-            return ConnectionError::Io { addr, detail: text };
+            return ConnectionError::Io {
+                addr,
+                detail: e.to_string(),
+            };
         }
         ConnectionError::Command {
             addr,
             command: command.to_string(),
-            detail: text,
+            detail: e.to_string(),
+        }
+    }
+
+    fn timeout_error(&self) -> ConnectionError {
+        ConnectionError::Timeout {
+            addr: self.address(),
+            secs: self.timeout.as_secs_f64(),
+            tls: self.tls,
         }
     }
 }
@@ -411,7 +477,7 @@ impl RedisConn {
             c.arg(*a);
         }
         c.query::<T>(&mut self.con).map_err(|e| {
-            self.params.classify(
+            self.params.classify_reply(
                 &e,
                 &args.iter().take(2).copied().collect::<Vec<_>>().join(" "),
             )
