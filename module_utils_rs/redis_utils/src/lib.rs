@@ -1,6 +1,7 @@
 //! The Redis layer of `creativeflow.redis` modules, on top of the Ansible contract in
 //! `ansible_module`: the shared connection options and the one way modules connect, errors by
-//! kind, INFO parsing, redis.conf parsing and the rules for which directives are secret.
+//! kind, INFO parsing, typed CLUSTER and SENTINEL replies, redis.conf parsing and the rules for
+//! which directives are secret.
 //!
 //! ```no_run
 //! use ansible_module::{run, ModuleDef, Opt, Outcome};
@@ -18,8 +19,10 @@
 //! });
 //! ```
 
+pub mod cluster;
 pub mod connection;
 pub mod info;
 pub mod redisconf;
+pub mod sentinel;
 #[cfg(feature = "testing")]
 pub mod testing;
