@@ -340,7 +340,13 @@ pub fn install_panic_hook(module_name: &'static str) {
     }));
 }
 
-/// Reads and parses the args file. The error is a complete message for the user.
+/// `<module> --ansible-args-stdin` reads the args JSON from standard input instead of a file:
+/// the collection's action plugin runs a cached binary that way, so the arguments (passwords
+/// included) are never written to the managed host's disk.
+pub const ARGS_FROM_STDIN: &str = "--ansible-args-stdin";
+
+/// Reads and parses the args file (or standard input, see [`ARGS_FROM_STDIN`]). The error is a
+/// complete message for the user.
 ///
 /// # Errors
 /// Missing argument, unreadable file, or a file that is not one JSON object.
@@ -348,8 +354,20 @@ pub fn read_args_file(path: Option<&str>) -> Result<Map<String, Value>, String> 
     let Some(path) = path else {
         return Err("this is an Ansible module: run it through Ansible, or by hand as `<module> <args.json>` where args.json holds the options as one JSON object".into());
     };
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the module arguments file `{path}`: {e}"))?;
+    let text = if path == ARGS_FROM_STDIN {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut s)
+            .map_err(|e| format!("cannot read the module arguments from standard input: {e}"))?;
+        s
+    } else {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the module arguments file `{path}`: {e}"))?
+    };
+    let path = if path == ARGS_FROM_STDIN {
+        "<standard input>"
+    } else {
+        path
+    };
     match serde_json::from_str::<Value>(&text) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(format!(

@@ -114,3 +114,35 @@ fn missing_args_file_is_a_json_failure() {
         .as_str()
         .is_some_and(|m| m.contains("/nonexistent/args")));
 }
+
+#[test]
+fn args_can_come_from_standard_input() {
+    use std::io::Write;
+    // The fast path of the action plugin: no args file on the managed host.
+    let mut child = Command::new(debug_example())
+        .arg("--ansible-args-stdin")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(br#"{"login_password": "stdin-secret-1", "found": "x"}"#)
+        .expect("write");
+    let out = child.wait_with_output().expect("wait");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    // The example panics by design: reaching the panic proves the args were read and parsed.
+    let msg = v["msg"].as_str().unwrap_or("");
+    assert!(msg.contains("boom with password ********"), "{msg}");
+    let out = Command::new(debug_example())
+        .arg("--ansible-args-stdin")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert!(v["msg"]
+        .as_str()
+        .is_some_and(|m| m.contains("<standard input>") && m.contains("not valid JSON")));
+}
