@@ -1,12 +1,13 @@
 //! Just enough of redis.conf / sentinel.conf to manage an instance: where it listens, its password,
 //! where its pidfile and logfile are, and which values are secrets.
 //!
-//! Lines are split the way Redis splits them (`sdssplitargs`: double quotes with escapes, single
-//! quotes), directive names are case-insensitive, the last occurrence of a directive wins, and
-//! `include` files are read in place (a relative include is taken relative to the including
-//! file's directory).
+//! The reading itself is the shared one (`redis_utils::redisconf`: `sdssplitargs` splitting,
+//! case-insensitive names, the last occurrence wins); this file only adds what Redis does on top
+//! of one file: `include` files are read in place, relative to the including file's directory,
+//! with Redis 7's wildcards in the file name.
 
 use redis_utils::connection::ConnectionParams;
+use redis_utils::redisconf::{self, Line};
 use std::path::{Path, PathBuf};
 
 /// Server or Sentinel.
@@ -45,90 +46,141 @@ impl Kind {
     }
 }
 
+/// Why a config file could not be read. The messages never quote a line's value: a broken line
+/// may be a password line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    Missing(PathBuf),
+    Unreadable(PathBuf, String),
+    /// A line `sdssplitargs` rejects (unbalanced quotes); Redis refuses such a file too.
+    BadLine {
+        path: PathBuf,
+        number: usize,
+        directive: String,
+    },
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(p) => write!(f, "config file {} does not exist", p.display()),
+            Self::Unreadable(p, e) => write!(f, "cannot read config file {}: {e}", p.display()),
+            Self::BadLine {
+                path,
+                number,
+                directive,
+            } => write!(
+                f,
+                "config file {}, line {number}: unbalanced quotes (or a closing quote not followed by a space) in a `{directive}` line; Redis refuses this file too (the line is not shown: it may hold a password)",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// Include files nest at most this deep (a file including itself must not loop).
+const MAX_INCLUDE_DEPTH: usize = 10;
+
 /// A parsed config file (includes expanded).
 #[derive(Clone, Debug, Default)]
 pub struct RedisConfig {
     /// The file as given (absolute when the module loaded it).
     pub path: PathBuf,
-    /// (lower-case directive, arguments) in file order.
-    pub directives: Vec<(String, Vec<String>)>,
+    /// Directive lines in the order Redis applies them, included files in place.
+    pub lines: Vec<Line>,
 }
 
 impl RedisConfig {
     /// Reads `path` and the files it includes.
     ///
     /// # Errors
-    /// A clear message when the file is missing or unreadable.
-    pub fn load(path: &Path) -> Result<RedisConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!("config file {} does not exist", path.display())
-            } else {
-                format!("cannot read config file {}: {e}", path.display())
-            }
-        })?;
+    /// The file is missing or unreadable, or a line of it (or of an included file) is broken.
+    pub fn load(path: &Path) -> Result<RedisConfig, ConfigError> {
         let mut cfg = RedisConfig {
             path: path.to_path_buf(),
-            directives: Vec::new(),
+            lines: Vec::new(),
         };
-        let base = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-        cfg.add_text(&text, &base, 0);
+        let text = read(path)?;
+        cfg.add_text(path, &text, 0)?;
         Ok(cfg)
     }
 
-    /// Parses config text; `include` lines are resolved against `base`.
-    #[must_use]
-    pub fn parse(text: &str, base: &Path) -> RedisConfig {
+    /// Parses config text; `include` lines are resolved against `base` (a directory).
+    ///
+    /// # Errors
+    /// A broken line.
+    pub fn parse(text: &str, base: &Path) -> Result<RedisConfig, ConfigError> {
         let mut cfg = RedisConfig::default();
-        cfg.add_text(text, base, 0);
-        cfg
+        cfg.add_text(&base.join("(text)"), text, 0)?;
+        Ok(cfg)
     }
 
-    fn add_text(&mut self, text: &str, base: &Path, depth: usize) {
-        for line in text.lines() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
+    fn add_text(&mut self, file: &Path, text: &str, depth: usize) -> Result<(), ConfigError> {
+        let lines = redisconf::parse(text).map_err(|_| bad_line(file, text))?;
+        let base = file.parent().unwrap_or(Path::new("/"));
+        for line in lines {
+            if line.name != "include" {
+                self.lines.push(line);
                 continue;
             }
-            let Some(args) = redis_utils::redisconf::split_args(line) else {
+            if depth >= MAX_INCLUDE_DEPTH {
                 continue;
-            };
-            let Some((name, rest)) = args.split_first() else {
-                continue;
-            };
-            let name = name.to_lowercase();
-            if name == "include" && depth < 10 {
-                for inc in rest {
-                    let p = if Path::new(inc).is_absolute() {
-                        PathBuf::from(inc)
-                    } else {
-                        base.join(inc)
-                    };
+            }
+            for inc in &line.args {
+                for p in expand_include(base, inc) {
+                    // Redis itself fails on an include it cannot open, with its own message;
+                    // here only what can be read matters (ports, secrets).
                     if let Ok(t) = std::fs::read_to_string(&p) {
-                        let b = p.parent().unwrap_or(Path::new("/")).to_path_buf();
-                        self.add_text(&t, &b, depth + 1);
+                        self.add_text(&p, &t, depth + 1)?;
                     }
                 }
-                continue;
             }
-            self.directives.push((name, rest.to_vec()));
         }
+        Ok(())
     }
 
     /// Arguments of the last occurrence of `name`.
     #[must_use]
     pub fn last(&self, name: &str) -> Option<&[String]> {
-        self.directives
-            .iter()
-            .rev()
-            .find(|(n, _)| n == name)
-            .map(|(_, a)| a.as_slice())
+        redisconf::last(&self.lines, name).map(|l| l.args.as_slice())
     }
 
     /// First argument of the last occurrence of `name`.
     #[must_use]
     pub fn value(&self, name: &str) -> Option<&str> {
         self.last(name).and_then(|a| a.first()).map(String::as_str)
+    }
+
+    /// Every secret of the instance, to register as no_log values before anything can fail:
+    /// passwords of the server, of its master, of Sentinel's masters and peers, of ACL users (in
+    /// the file and in its `aclfile`), TLS key passphrases.
+    ///
+    /// Why more than the parsed values: when Redis rejects a line it echoes the line as written
+    /// (`>>> 'masterauth "s3\x41cret" extra'`), quotes and escapes included, so the value as
+    /// written after the directive name is a secret too, and so is every argument of a
+    /// single-value secret directive (`requirepass 1234 5678` is echoed whole).
+    #[must_use]
+    pub fn secrets(&self, cwd: &Path) -> Vec<String> {
+        let mut out = line_secrets(&self.lines);
+        if let Some(acl) = self.value("aclfile").filter(|v| !v.is_empty()) {
+            let path = self.resolve(acl, cwd);
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                match redisconf::parse(&text) {
+                    Ok(lines) => out.extend(line_secrets(&lines)),
+                    // A broken ACL file: every `>` word of it, as Redis would read them.
+                    Err(_) => out.extend(text.lines().flat_map(|l| {
+                        l.split_whitespace()
+                            .filter_map(|w| w.trim_matches(['"', '\'']).strip_prefix('>'))
+                            .map(str::to_string)
+                            .collect::<Vec<_>>()
+                    })),
+                }
+            }
+        }
+        out.retain(|s| !s.is_empty());
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// `port` (the kind's default when absent). `Err` when it is not a port number.
@@ -219,17 +271,109 @@ impl RedisConfig {
             self.data_dir(cwd).join(p)
         }
     }
+}
 
-    /// Every secret in the file: passwords of the server, of its master, of Sentinel's masters
-    /// and peers, of ACL users, and TLS key passphrases. Never put into a result.
-    #[must_use]
-    pub fn secrets(&self) -> Vec<String> {
-        redis_utils::redisconf::secrets(
-            self.directives
-                .iter()
-                .map(|(n, a)| (n.as_str(), a.as_slice())),
-        )
+/// The secrets of parsed lines: the values (`redisconf::secrets`) and, for each line holding one,
+/// the line's value as written and every argument of it.
+fn line_secrets(lines: &[Line]) -> Vec<String> {
+    let mut out = redisconf::secrets_in(lines);
+    for l in lines {
+        let one = std::slice::from_ref(l);
+        let single_value = redisconf::SECRET_DIRECTIVES.contains(&l.name.as_str());
+        if single_value || !redisconf::secrets_in(one).is_empty() {
+            out.push(l.raw_value.clone());
+        }
+        if single_value {
+            out.extend(l.args.iter().cloned());
+        }
     }
+    out
+}
+
+/// The error for a text `redisconf::parse` rejected: the first line `split_args` rejects, named
+/// by number and directive only.
+fn bad_line(file: &Path, text: &str) -> ConfigError {
+    let (number, directive) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| {
+            let t = l.trim();
+            !t.is_empty() && !t.starts_with('#') && redisconf::split_args(t).is_none()
+        })
+        .map_or((0, String::new()), |(i, l)| {
+            (
+                i + 1,
+                l.split_whitespace().next().unwrap_or("").to_lowercase(),
+            )
+        });
+    ConfigError::BadLine {
+        path: file.to_path_buf(),
+        number,
+        directive,
+    }
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            ConfigError::Missing(path.to_path_buf())
+        } else {
+            ConfigError::Unreadable(path.to_path_buf(), e.to_string())
+        }
+    })
+}
+
+/// The files an `include` argument names: one path, or (Redis 7) a pattern with `*` / `?` in its
+/// last component, matched in sorted order as glob(3) returns them.
+fn expand_include(base: &Path, inc: &str) -> Vec<PathBuf> {
+    let p = if Path::new(inc).is_absolute() {
+        PathBuf::from(inc)
+    } else {
+        base.join(inc)
+    };
+    let Some(pattern) = p.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return vec![p];
+    };
+    if !pattern.contains(['*', '?']) {
+        return vec![p];
+    }
+    let dir = p.parent().unwrap_or(Path::new("/"));
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    !n.starts_with('.') && wildcard(&pattern, &n)
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// `*` and `?` matching of a whole name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// The address to talk to an instance at, and why.
@@ -364,7 +508,7 @@ mod tests {
     }
 
     fn cfg(text: &str) -> RedisConfig {
-        RedisConfig::parse(text, Path::new("/etc/redis"))
+        RedisConfig::parse(text, Path::new("/etc/redis")).expect("parse")
     }
 
     #[test]
@@ -420,13 +564,77 @@ mod tests {
         assert_eq!(c.port(Kind::Server), Ok(7200));
         assert_eq!(c.requirepass(), Some("from-include".into()));
         let e = RedisConfig::load(&dir.path().join("nope.conf")).err();
-        assert!(e.is_some_and(|e| e.contains("does not exist")));
+        assert!(e.is_some_and(|e| e.to_string().contains("does not exist")));
+    }
+
+    #[test]
+    fn include_wildcards_in_sorted_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().join("conf.d");
+        std::fs::create_dir(&d).expect("mkdir");
+        std::fs::write(d.join("20-b.conf"), "port 7302\nmasterauth inc-secret\n").expect("write");
+        std::fs::write(d.join("10-a.conf"), "port 7301\n").expect("write");
+        std::fs::write(d.join("notes.txt"), "port 1\n").expect("write");
+        std::fs::write(dir.path().join("main.conf"), "include conf.d/*.conf\n").expect("write");
+        let c = RedisConfig::load(&dir.path().join("main.conf")).expect("load");
+        assert_eq!(c.port(Kind::Server), Ok(7302));
+        assert!(c.secrets(dir.path()).contains(&"inc-secret".to_string()));
+        assert!(
+            wildcard("*.conf", "a.conf") && wildcard("a?c", "abc") && !wildcard("*.conf", "a.txt")
+        );
+    }
+
+    #[test]
+    fn a_broken_line_is_an_error_that_does_not_quote_it() {
+        let e = RedisConfig::parse(
+            "port 1\nrequirepass \"s3cret-broken\n",
+            Path::new("/etc/redis"),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+        assert!(e.contains("line 2") && e.contains("`requirepass`"), "{e}");
+        assert!(!e.contains("s3cret-broken"), "{e}");
     }
 
     #[test]
     fn secrets_cover_every_password_directive() {
         let c = cfg("requirepass p1\nmasterauth p2\nsentinel auth-pass mymaster p3\nsentinel sentinel-pass p4\nuser alice on >p5 ~* +@all\ntls-key-file-pass p6\nsentinel monitor mymaster 127.0.0.1 6379 2\n");
-        assert_eq!(c.secrets(), vec!["p1", "p2", "p3", "p4", "p5", "p6"]);
+        let s = c.secrets(Path::new("/"));
+        for p in ["p1", "p2", "p3", "p4", "p5", "p6"] {
+            assert!(s.contains(&p.to_string()), "{p} in {s:?}");
+        }
+        assert!(!s.iter().any(|x| x.contains("monitor")), "{s:?}");
+    }
+
+    /// Redis echoes a rejected line as written: the written forms are secrets too.
+    #[test]
+    fn secrets_include_the_values_as_written() {
+        let c = cfg("masterauth \"s3\\x41cret\" extra\nrequirepass 1234 5678\nuser alice on \">p w\" ~* +@all\n");
+        let s = c.secrets(Path::new("/"));
+        for want in [
+            "s3Acret",
+            "\"s3\\x41cret\" extra",
+            "1234",
+            "5678",
+            "1234 5678",
+            "p w",
+            "alice on \">p w\" ~* +@all",
+        ] {
+            assert!(s.contains(&want.to_string()), "{want} in {s:?}");
+        }
+    }
+
+    #[test]
+    fn aclfile_passwords_are_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join("users.acl"),
+            "user bob on >acl-pw-1 ~* +@all\n",
+        )
+        .expect("write");
+        let c = cfg("aclfile users.acl\n");
+        assert!(c.secrets(dir.path()).contains(&"acl-pw-1".to_string()));
     }
 
     #[test]

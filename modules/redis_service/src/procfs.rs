@@ -8,6 +8,8 @@ pub enum Pidfile {
     Missing,
     /// The file exists but does not hold a pid (the text, trimmed and shortened).
     Invalid(String),
+    /// A symlink, a FIFO, a directory...: not read (why).
+    NotRegular(String),
     Pid(i32),
 }
 
@@ -17,16 +19,43 @@ pub fn parse_pidfile(text: &str) -> Option<i32> {
     text.trim().parse::<i32>().ok().filter(|p| *p > 0)
 }
 
+/// Reads a pidfile without following a symlink.
+///
+/// Why: the pidfile's directory usually belongs to the user the server runs as, and the module
+/// often runs as root. Whoever owns the directory can put a symlink to any file there; following
+/// it would let the module read (and print a piece of) a file only root may read. A FIFO would
+/// block the read, hence `O_NONBLOCK` and the regular-file check.
 #[must_use]
 pub fn read_pidfile(path: &Path) -> Pidfile {
-    match std::fs::read_to_string(path) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Pidfile::Missing,
-        Err(e) => Pidfile::Invalid(format!("unreadable: {e}")),
-        Ok(t) => parse_pidfile(&t).map_or_else(
-            || Pidfile::Invalid(t.trim().chars().take(40).collect()),
-            Pidfile::Pid,
-        ),
+    use nix::fcntl::OFlag;
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags((OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK).bits())
+        .open(path);
+    let file = match opened {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Pidfile::Missing,
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::ELOOP as i32) => {
+            return Pidfile::NotRegular("a symlink (not followed)".into())
+        }
+        Err(e) => return Pidfile::Invalid(format!("unreadable: {e}")),
+        Ok(f) => f,
+    };
+    match file.metadata() {
+        Ok(md) if md.is_file() => {}
+        Ok(_) => return Pidfile::NotRegular("not a regular file".into()),
+        Err(e) => return Pidfile::Invalid(format!("unreadable: {e}")),
     }
+    // A pid is a few bytes; never read a huge file into memory.
+    let mut text = String::new();
+    if let Err(e) = file.take(4096).read_to_string(&mut text) {
+        return Pidfile::Invalid(format!("unreadable: {e}"));
+    }
+    parse_pidfile(&text).map_or_else(
+        || Pidfile::Invalid(text.trim().chars().take(40).collect()),
+        Pidfile::Pid,
+    )
 }
 
 /// The state letter from /proc/<pid>/stat (R, S, D, Z, ...); `None` when there is no such process.
@@ -56,6 +85,47 @@ pub fn cmdline(pid: i32) -> Option<String> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let s = String::from_utf8_lossy(&raw).replace('\0', " ");
     Some(s.trim().to_string())
+}
+
+/// The command line's words: NUL-separated arguments, each split at white space too (Redis
+/// rewrites its title into argv[0] as `redis-server 127.0.0.1:6379`).
+#[must_use]
+pub fn cmdline_words(pid: i32) -> Vec<String> {
+    cmdline(pid)
+        .map(|c| c.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+/// The process's working directory (relative paths on its command line are relative to it).
+#[must_use]
+pub fn cwd(pid: i32) -> Option<std::path::PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/cwd")).ok()
+}
+
+/// True when `pid` holds a socket listening on TCP `port` (needs permission to read its
+/// /proc/<pid>/fd: root, or the same user).
+#[must_use]
+pub fn listens_on(pid: i32, port: u16) -> bool {
+    let wanted = listening_inodes(port);
+    if wanted.is_empty() {
+        return false;
+    }
+    std::fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|fds| {
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path())
+                .is_ok_and(|l| wanted.iter().any(|w| l.as_os_str() == w.as_str()))
+        })
+    })
+}
+
+fn listening_inodes(port: u16) -> Vec<String> {
+    let mut inodes = Vec::new();
+    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        if let Ok(t) = std::fs::read_to_string(f) {
+            inodes.extend(parse_proc_net_tcp(&t, port));
+        }
+    }
+    inodes.iter().map(|i| format!("socket:[{i}]")).collect()
 }
 
 fn basename(s: &str) -> &str {
@@ -131,16 +201,10 @@ pub fn parse_proc_net_tcp(text: &str, port: u16) -> Vec<u64> {
 /// Needs permission to read other processes' /proc/<pid>/fd (root, or the same user).
 #[must_use]
 pub fn port_holders(port: u16) -> Vec<(i32, String)> {
-    let mut inodes = Vec::new();
-    for f in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        if let Ok(t) = std::fs::read_to_string(f) {
-            inodes.extend(parse_proc_net_tcp(&t, port));
-        }
-    }
-    if inodes.is_empty() {
+    let wanted = listening_inodes(port);
+    if wanted.is_empty() {
         return Vec::new();
     }
-    let wanted: Vec<String> = inodes.iter().map(|i| format!("socket:[{i}]")).collect();
     let mut out = Vec::new();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return out;
@@ -206,6 +270,18 @@ mod tests {
         assert_eq!(read_pidfile(&p), Pidfile::Invalid("garbage".into()));
         std::fs::write(&p, "777\n").expect("write");
         assert_eq!(read_pidfile(&p), Pidfile::Pid(777));
+        // See: issue 8 item 5. A symlink is not followed, even to a file holding a pid.
+        let link = d.path().join("link.pid");
+        std::os::unix::fs::symlink(&p, &link).expect("symlink");
+        assert!(matches!(read_pidfile(&link), Pidfile::NotRegular(w) if w.contains("symlink")));
+        assert!(matches!(read_pidfile(d.path()), Pidfile::NotRegular(_)));
+        let fifo = d.path().join("fifo.pid");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        assert!(
+            matches!(read_pidfile(&fifo), Pidfile::NotRegular(_)),
+            "a FIFO neither blocks nor counts"
+        );
     }
 
     #[test]
@@ -239,6 +315,9 @@ mod tests {
         let port = l.local_addr().expect("addr").port();
         let me = i32::try_from(std::process::id()).expect("pid");
         assert!(port_holders(port).iter().any(|(pid, _)| *pid == me));
+        assert!(listens_on(me, port));
+        drop(l);
+        assert!(!listens_on(me, port));
     }
 
     #[test]
