@@ -1,7 +1,11 @@
 //! Reading a rendered redis.conf / sentinel.conf back the way Redis reads it, and refusing one
 //! that Redis would refuse, or that would be unsafe, before anything is written.
 
+use crate::acl;
+use crate::commands;
 use crate::directives::{self, Kind};
+use ansible_module::nolog::MASK;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Which program reads the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -10,7 +14,7 @@ pub enum Dialect {
     Sentinel,
 }
 
-pub use redis_utils::redisconf::{last, parse, secrets_in, Line};
+pub use redis_utils::redisconf::{last, parse, secrets, secrets_in, split_args, Line};
 
 fn suggest(name: &str, dialect: Dialect) -> String {
     let hint = match dialect {
@@ -50,14 +54,14 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
             if n < *min || n > *max {
                 return Err(format!(
                     "`sentinel {sub}` takes {min} argument(s), got {n}: `{}`{at}",
-                    l.raw_value
+                    shown_value(l)
                 ));
             }
             if sub == "monitor" {
                 let port_ok = l.args[3].parse::<u16>().is_ok_and(|p| p > 0);
                 let quorum_ok = l.args[4].parse::<u32>().is_ok_and(|q| q > 0);
                 if !port_ok || !quorum_ok {
-                    return Err(format!("`sentinel monitor` needs <name> <host> <port> <quorum> with a port 1-65535 and a quorum >= 1, got `{}`{at}", l.raw_value));
+                    return Err(format!("`sentinel monitor` needs <name> <host> <port> <quorum> with a port 1-65535 and a quorum >= 1, got `{}`{at}", shown_value(l)));
                 }
             }
             continue;
@@ -88,7 +92,8 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
             if !ok {
                 return Err(format!(
                     "`{}` has the wrong number of arguments: `{}`{at}",
-                    l.name, l.raw_value
+                    l.name,
+                    shown_value(l)
                 ));
             }
             continue;
@@ -107,7 +112,8 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
             if l.args.len() > 1 {
                 return Err(format!(
                     "`{}` takes one value, got `{}` (quote it if it holds spaces){at}",
-                    l.name, l.raw_value
+                    l.name,
+                    shown_value(l)
                 ));
             }
             l.args.first().cloned().unwrap_or_default()
@@ -120,6 +126,206 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
     Ok(())
 }
 
+/// Directives Redis reads many times, each line adding to the others.
+const REPEATABLE: &[&str] = &[
+    "save",
+    "user",
+    "rename-command",
+    "include",
+    "loadmodule",
+    "client-output-buffer-limit",
+    "sentinel",
+];
+
+/// The name Redis 7 files a directive under: old aliases (`slaveof`, `slave-read-only`,
+/// `hash-max-ziplist-entries`) are the same parameter as the new names.
+fn canonical(name: &str) -> String {
+    name.replace("slaveof", "replicaof")
+        .replace("slave", "replica")
+        .replace("ziplist", "listpack")
+}
+
+fn at(l: &Line) -> String {
+    format!(" (line {} of the rendered config)", l.number)
+}
+
+/// Checks of the file as a whole, for what redis-server (or redis-sentinel) refuses at start:
+/// one directive set twice to different values, `user` lines with bad ACL rules or defined
+/// twice, `user` lines beside an `aclfile`, `rename-command` of a command that does not exist
+/// or onto one that does, a Sentinel master monitored twice.
+///
+/// # Errors
+/// The first problem, naming the directive and the line.
+pub fn validate_file(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+    let mut seen: BTreeMap<String, &Line> = BTreeMap::new();
+    for l in lines
+        .iter()
+        .filter(|l| !REPEATABLE.contains(&l.name.as_str()))
+    {
+        if let Some(first) = seen.insert(canonical(&l.name), l) {
+            if first.args != l.args {
+                return Err(format!(
+                    "`{}` is set twice to different values (lines {} and {} of the rendered config; directive names are case-insensitive): Redis would silently use the last one, so set it once",
+                    l.name, first.number, l.number
+                ));
+            }
+        }
+    }
+    check_users(lines, dialect)?;
+    check_renames(lines, dialect)?;
+    if dialect == Dialect::Sentinel {
+        let mut masters: BTreeMap<&str, usize> = BTreeMap::new();
+        for l in lines.iter().filter(|l| {
+            l.name == "sentinel"
+                && l.args
+                    .first()
+                    .is_some_and(|a| a.eq_ignore_ascii_case("monitor"))
+        }) {
+            if let Some(name) = l.args.get(1) {
+                if let Some(first) = masters.insert(name, l.number) {
+                    return Err(format!("master `{name}` is monitored twice (lines {first} and {} of the rendered config): redis-sentinel refuses a duplicate master name", l.number));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `acl-pubsub-default allchannels` makes new users start with every channel.
+#[must_use]
+pub fn all_channels_default(lines: &[Line]) -> bool {
+    value_of(lines, "acl-pubsub-default").is_some_and(|v| v.eq_ignore_ascii_case("allchannels"))
+}
+
+#[must_use]
+pub fn vocabulary(lines: &[Line], dialect: Dialect) -> acl::Vocabulary {
+    acl::Vocabulary {
+        dialect,
+        unknown_commands_ok: lines.iter().any(|l| l.name == "loadmodule"),
+    }
+}
+
+fn check_users(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+    let vocab = vocabulary(lines, dialect);
+    let all_channels = all_channels_default(lines);
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for l in lines.iter().filter(|l| l.name == "user") {
+        let (name, _) = acl::user_from_line(&l.args, &vocab, all_channels).map_err(|e| {
+            let who = l.args.first().map(String::as_str).unwrap_or("");
+            format!(
+                "`user {who}`: {e}{}; redis-server would refuse to start",
+                at(l)
+            )
+        })?;
+        if let Some(first) = seen.insert(name.clone(), l.number) {
+            return Err(format!(
+                "user `{name}` is defined twice (lines {first} and {} of the rendered config): Redis refuses a user defined more than once",
+                l.number
+            ));
+        }
+    }
+    if let (Some(first), Some(file)) = (seen.values().min(), value_of(lines, "aclfile")) {
+        if !file.is_empty() {
+            return Err(format!("`user` lines (line {first}) and `aclfile {file}` together: Redis refuses to start with users in both places; keep one"));
+        }
+    }
+    Ok(())
+}
+
+/// `rename-command` as config.c applies it, in order: the source must be a command at that
+/// point (not one renamed away by an earlier line), the target must not exist yet.
+fn check_renames(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+    let modules = lines.iter().any(|l| l.name == "loadmodule");
+    let mut table: BTreeSet<String> = commands::top_level(dialect).map(str::to_string).collect();
+    for l in lines.iter().filter(|l| l.name == "rename-command") {
+        let (Some(from), Some(to)) = (l.args.first(), l.args.get(1)) else {
+            continue;
+        };
+        let (from, to) = (from.to_lowercase(), to.to_lowercase());
+        if from.contains('|') {
+            return Err(format!("`rename-command {from}`: only whole commands can be renamed, not subcommands (redis-server crashes on this){}", at(l)));
+        }
+        // A command no table knows comes from a module: taken as it is.
+        let module_command = modules && !commands::exists(dialect, &from);
+        if !table.remove(&from) && !module_command {
+            let why = if commands::exists(dialect, &from) {
+                "it was already renamed by an earlier rename-command line"
+            } else {
+                match dialect {
+                    Dialect::Redis => "Redis 7.0 has no such command",
+                    Dialect::Sentinel => "Redis Sentinel 7.0 has no such command",
+                }
+            };
+            return Err(format!(
+                "`rename-command {from}`: {why}{}; redis-server would refuse to start",
+                at(l)
+            ));
+        }
+        if !to.is_empty() && !table.insert(to.clone()) {
+            return Err(format!(
+                "`rename-command {from} {to}`: a command named `{to}` already exists{}; redis-server would refuse to start",
+                at(l)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The command table after the file's `rename-command` lines: current name -> the command's
+/// own name, for every command of `dialect` (module commands, which no table knows, left out).
+#[must_use]
+pub fn commands_after_renames(lines: &[Line], dialect: Dialect) -> BTreeMap<String, String> {
+    let mut table: BTreeMap<String, String> = commands::top_level(dialect)
+        .map(|n| (n.to_string(), n.to_string()))
+        .collect();
+    for l in lines.iter().filter(|l| l.name == "rename-command") {
+        let (Some(from), Some(to)) = (l.args.first(), l.args.get(1)) else {
+            continue;
+        };
+        if let Some(orig) = table.remove(&from.to_lowercase()) {
+            if !to.is_empty() {
+                table.insert(to.to_lowercase(), orig);
+            }
+        }
+    }
+    table
+}
+
+/// Refuses CR, LF and NUL inside any value, however they got there (a quoted `"\n"` or
+/// `"\x00"` escape in a custom template, for one): each would cut a value in two at the
+/// next read, or go on to Redis in a CONFIG SET. Runs whether or not `validate` is on.
+///
+/// # Errors
+/// The directive and line holding one.
+pub fn refuse_control_chars(lines: &[Line]) -> Result<(), String> {
+    for l in lines {
+        if let Some(c) = l
+            .args
+            .iter()
+            .chain(std::iter::once(&l.name))
+            .find_map(|a| a.chars().find(|c| matches!(c, '\r' | '\n' | '\0')))
+        {
+            return Err(format!(
+                "`{}` has a value holding {}{}: nothing written to the config file may hold CR, LF or NUL",
+                l.name,
+                control_name(c),
+                at(l)
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// How a refused control character is named in messages.
+#[must_use]
+pub fn control_name(c: char) -> &'static str {
+    match c {
+        '\n' => "a line feed (LF)",
+        '\r' => "a carriage return (CR)",
+        _ => "a NUL character",
+    }
+}
+
 fn value_of(lines: &[Line], name: &str) -> Option<String> {
     last(lines, name).map(|l| l.args.join(" "))
 }
@@ -128,13 +334,16 @@ fn is_yes(lines: &[Line], name: &str) -> bool {
     value_of(lines, name).is_some_and(|v| v.eq_ignore_ascii_case("yes"))
 }
 
-/// Directives that contradict each other. Redis would start with some of these and misbehave.
+/// Directives that contradict each other. Those Redis refuses or misbehaves with are errors;
+/// those it accepts and merely ignores are returned as warnings (Debian's own redis.conf sets
+/// `appendfsync` and `appendfilename` with `appendonly no`, ready for the day AOF is turned on).
 ///
 /// # Errors
 /// The contradiction, naming both directives.
-pub fn check_contradictions(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+pub fn check_contradictions(lines: &[Line], dialect: Dialect) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
     if dialect == Dialect::Sentinel {
-        return Ok(());
+        return Ok(warnings);
     }
     if is_yes(lines, "cluster-enabled") {
         for r in ["replicaof", "slaveof"] {
@@ -144,12 +353,15 @@ pub fn check_contradictions(lines: &[Line], dialect: Dialect) -> Result<(), Stri
         }
     }
     if !is_yes(lines, "appendonly") {
-        for d in ["appendfilename", "appenddirname", "appendfsync"] {
-            if let Some(v) = value_of(lines, d) {
-                return Err(format!(
-                    "`{d} {v}` is set but appendonly is not yes: set appendonly yes or drop {d}"
-                ));
-            }
+        let idle: Vec<&str> = ["appendfilename", "appenddirname", "appendfsync"]
+            .into_iter()
+            .filter(|d| value_of(lines, d).is_some())
+            .collect();
+        if !idle.is_empty() {
+            warnings.push(format!(
+                "{} set while appendonly is not yes: Redis accepts it, and it takes effect only once appendonly is yes",
+                idle.join(", ")
+            ));
         }
     }
     let tls_port = value_of(lines, "tls-port")
@@ -171,7 +383,7 @@ pub fn check_contradictions(lines: &[Line], dialect: Dialect) -> Result<(), Stri
                 .into(),
         );
     }
-    Ok(())
+    Ok(warnings)
 }
 
 fn is_loopback(addr: &str) -> bool {
@@ -179,7 +391,46 @@ fn is_loopback(addr: &str) -> bool {
     a == "localhost" || a == "::1" || a.starts_with("127.")
 }
 
-/// Refuses to expose a server beyond loopback without authentication.
+/// Whether the `default` user, which every new connection is, can be used without a
+/// password once this file is loaded. A `user default` line decides alone (it overrides
+/// `requirepass`, whichever comes first); with an `aclfile`, the file's own `user default`
+/// does, and without one Redis recreates `default` as `on nopass`; otherwise `requirepass`.
+/// ACL users other than `default` protect nothing while `default` stays open.
+///
+/// # Errors
+/// An aclfile that cannot be read, so that nobody can tell.
+pub fn default_user_is_open(lines: &[Line], dialect: Dialect) -> Result<bool, String> {
+    let vocab = acl::Vocabulary {
+        dialect,
+        unknown_commands_ok: true,
+    };
+    let all_channels = all_channels_default(lines);
+    let open_by = |user_lines: &[Line]| -> Option<bool> {
+        let l = user_lines
+            .iter()
+            .rev()
+            .find(|l| l.name == "user" && l.args.first().is_some_and(|n| n == "default"))?;
+        // A line Redis would refuse cannot protect anything.
+        Some(acl::user_from_line(&l.args, &vocab, all_channels).map_or(true, |(_, u)| u.is_open()))
+    };
+    if let Some(open) = open_by(lines) {
+        return Ok(open);
+    }
+    if let Some(file) = value_of(lines, "aclfile").filter(|f| !f.is_empty()) {
+        let text = std::fs::read_to_string(&file).map_err(|e| {
+            format!("cannot read aclfile `{file}` ({e}) to check that its `default` user needs a password")
+        })?;
+        let acl_lines: Vec<Line> = text
+            .lines()
+            .filter_map(|t| parse(t).ok())
+            .flatten()
+            .collect();
+        return Ok(open_by(&acl_lines).unwrap_or(true));
+    }
+    Ok(value_of(lines, "requirepass").is_none_or(|v| v.is_empty()))
+}
+
+/// Refuses to expose a server beyond loopback while its `default` user needs no password.
 ///
 /// # Errors
 /// Which address would be exposed, and how to fix it.
@@ -190,19 +441,7 @@ pub fn check_security(lines: &[Line], dialect: Dialect) -> Result<(), String> {
         None => vec!["*".into()],
     };
     let exposed: Vec<&String> = binds.iter().filter(|a| !is_loopback(a)).collect();
-    if exposed.is_empty() {
-        return Ok(());
-    }
-    let has_password = value_of(lines, "requirepass").is_some_and(|v| !v.is_empty());
-    let has_acl_users = lines.iter().any(|l| {
-        l.name == "user"
-            && l.args
-                .iter()
-                .any(|a| a.starts_with('>') || a.starts_with('#'))
-            && !l.args.iter().any(|a| a == "nopass")
-    });
-    let has_aclfile = value_of(lines, "aclfile").is_some_and(|v| !v.is_empty());
-    if has_password || has_acl_users || has_aclfile {
+    if exposed.is_empty() || !default_user_is_open(lines, dialect)? {
         return Ok(());
     }
     let what = if dialect == Dialect::Sentinel {
@@ -211,53 +450,123 @@ pub fn check_security(lines: &[Line], dialect: Dialect) -> Result<(), String> {
         "redis"
     };
     Err(format!(
-        "refusing to bind {what} to {} (beyond loopback) without requirepass, ACL users with passwords or an aclfile: anyone who can reach the port could read and change everything. Set requirepass (or ACL users), or allow_insecure: true if the network is protected otherwise",
+        "refusing to bind {what} to {} (beyond loopback) while the `default` user needs no password: anyone who can reach the port could read and change everything. Set requirepass, or a `user default` line with a password (or `off`), or allow_insecure: true if the network is protected otherwise",
         exposed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
     ))
 }
 
-/// Masks the values of secret directives (and passwords inside `user` ACL rules) in a config
-/// text, for diffs and messages: an old password, which no option names, must not leak either.
+/// Whether `value` of directive `name` is a secret, by the collection's one rule
+/// (`redis_utils::redisconf::secrets`).
+#[must_use]
+pub fn is_secret(name: &str, value: &str) -> bool {
+    !secrets([(name, std::slice::from_ref(&value.to_string()))]).is_empty()
+}
+
+/// A line's words: as Redis splits them, or, for a line Redis could not read (unbalanced
+/// quotes, as Sentinel 7.0 writes an `auth-pass` holding a quote), split at whitespace.
+fn words_of(body: &str) -> (Vec<String>, bool) {
+    match split_args(body.trim()) {
+        Some(w) => (w, true),
+        None => (body.split_whitespace().map(str::to_string).collect(), false),
+    }
+}
+
+/// The secrets of one line of a config file.
+fn line_secrets(body: &str) -> Vec<String> {
+    let (words, readable) = words_of(body);
+    let Some((name, args)) = words.split_first() else {
+        return Vec::new();
+    };
+    let name = name.to_lowercase();
+    let found = secrets([(name.as_str(), args)]);
+    if readable || name == "user" {
+        return found;
+    }
+    // Unreadable: the secret is everything from its first word to the end of the line.
+    let from = found
+        .first()
+        .and_then(|f| body.find(&format!(" {f}")))
+        .map(|i| i + 1);
+    match from {
+        Some(i) => vec![body[i..].trim_end().to_string()],
+        None => found,
+    }
+}
+
+/// The secrets of every line of `text`, even of lines Redis could not read (an old file with
+/// one broken line still has its passwords masked).
+#[must_use]
+pub fn secrets_of_text(text: &str) -> Vec<String> {
+    text.lines().flat_map(line_secrets).collect()
+}
+
+/// How a value looks inside double quotes in a config file (the templates' own escaping), so
+/// that a secret quoted that way is masked too.
+#[must_use]
+pub fn quoted_form(secret: &str) -> String {
+    secret.replace('\\', "\\\\").replace('"', "\\\"")
+}
+
+/// `words` (a directive and its arguments) with its secrets masked. Whole arguments are
+/// replaced, never substrings (a short password must not eat into other words): for `user`
+/// lines each `>password` / `<password` rule, for other directives everything from the first
+/// secret on (a password with a space, written unquoted, spans several arguments).
+fn masked_words(words: &[String]) -> Option<String> {
+    let (name, args) = words.split_first()?;
+    let name_l = name.to_lowercase();
+    let found = secrets([(name_l.as_str(), args)]);
+    if found.is_empty() {
+        return None;
+    }
+    let quote = |a: &str| {
+        if a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"' || c == '\'') {
+            format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
+        } else {
+            a.to_string()
+        }
+    };
+    let mut out = vec![name.clone()];
+    if name_l == "user" {
+        out.extend(args.iter().map(|a| match a.chars().next() {
+            Some(c @ ('>' | '<')) => format!("{c}{MASK}"),
+            _ => quote(a),
+        }));
+    } else {
+        let first = args.iter().position(|a| found.contains(a)).unwrap_or(0);
+        out.extend(args[..first].iter().map(|a| quote(a)));
+        out.push(MASK.to_string());
+    }
+    Some(out.join(" "))
+}
+
+/// The text after a line's directive name, secrets masked, for messages.
+#[must_use]
+pub fn shown_value(l: &Line) -> String {
+    let mut words = vec![l.name.clone()];
+    words.extend(l.args.iter().cloned());
+    match masked_words(&words) {
+        Some(m) => m[l.name.len()..].trim_start().to_string(),
+        None => l.raw_value.clone(),
+    }
+}
+
+/// Masks the secrets of each line (by `redis_utils::redisconf::secrets`, the one rule) in a
+/// config text, for diffs and messages: an old password, which no option names, must not leak.
+/// A line holding a secret is shown re-spaced; every other line as it is.
 #[must_use]
 pub fn mask_secrets(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for l in text.split_inclusive('\n') {
-        let t = l.trim_start();
-        let word = t.split_whitespace().next().unwrap_or("").to_lowercase();
-        let nl = if l.ends_with('\n') { "\n" } else { "" };
-        if redis_utils::redisconf::SECRET_DIRECTIVES.contains(&word.as_str()) {
-            out.push_str(&format!("{word} ********{nl}"));
-        } else if word == "user" {
-            let masked: Vec<String> = t
-                .split_whitespace()
-                .map(|w| {
-                    if w.starts_with('>') || w.starts_with('#') {
-                        format!("{}********", &w[..1])
-                    } else {
-                        w.to_string()
-                    }
-                })
-                .collect();
-            out.push_str(&format!("{}{nl}", masked.join(" ")));
-        } else if word == "sentinel" {
-            let parts: Vec<&str> = t.split_whitespace().collect();
-            if parts.get(1).is_some_and(|s| {
-                s.eq_ignore_ascii_case("auth-pass") || s.eq_ignore_ascii_case("sentinel-pass")
-            }) {
-                let keep = if parts[1].eq_ignore_ascii_case("auth-pass") {
-                    3
-                } else {
-                    2
-                };
-                out.push_str(&format!(
-                    "{} ********{nl}",
-                    parts[..keep.min(parts.len())].join(" ")
-                ));
-            } else {
-                out.push_str(l);
+        let body = l.trim_end_matches(['\n', '\r']);
+        let masked = masked_words(&words_of(body).0);
+        match masked {
+            Some(m) => {
+                let indent = &body[..body.len() - body.trim_start().len()];
+                out.push_str(indent);
+                out.push_str(&m);
+                out.push_str(&l[body.len()..]);
             }
-        } else {
-            out.push_str(l);
+            None => out.push_str(l),
         }
     }
     out
@@ -344,20 +653,75 @@ mod tests {
             Dialect::Redis
         )
         .is_err_and(|e| e.contains("cluster-enabled yes")));
-        assert!(
-            check_contradictions(&lines("appendfilename x.aof\n"), Dialect::Redis)
-                .is_err_and(|e| e.contains("appendonly"))
-        );
         assert!(check_contradictions(
             &lines("appendonly yes\nappendfilename x.aof\n"),
             Dialect::Redis
         )
-        .is_ok());
+        .is_ok_and(|w| w.is_empty()));
         assert!(
             check_contradictions(&lines("tls-port 6380\n"), Dialect::Redis)
                 .is_err_and(|e| e.contains("tls-cert-file"))
         );
         assert!(check_contradictions(&lines("port 0\n"), Dialect::Redis).is_err());
+    }
+
+    // See: issue 8 item 12
+    #[test]
+    fn issue_8_item_12_aof_settings_without_appendonly_only_warn() {
+        let w = check_contradictions(
+            &lines("appendonly no\nappendfilename \"a.aof\"\nappendfsync everysec\n"),
+            Dialect::Redis,
+        );
+        assert!(
+            w.as_ref()
+                .is_ok_and(|w| w.len() == 1 && w[0].contains("appendfilename, appendfsync")),
+            "{w:?}"
+        );
+    }
+
+    // See: issue 8 item 12
+    #[test]
+    fn issue_8_item_12_whole_file_checks() {
+        let check = |t: &str| validate_file(&lines(t), Dialect::Redis);
+        assert!(check("MaxMemory 1gb\nmaxmemory 2gb\n").is_err_and(|e| e.contains("set twice")));
+        assert!(check("slaveof h 1\nreplicaof h 2\n").is_err_and(|e| e.contains("set twice")));
+        assert!(check("maxmemory 1gb\nmaxmemory 1gb\nsave 1 1\nsave 2 2\n").is_ok());
+        assert!(check("rename-command NOSUCHCMD x\n")
+            .is_err_and(|e| e.contains("Redis 7.0 has no such command")));
+        assert!(check("rename-command GET SET\n").is_err_and(|e| e.contains("already exists")));
+        assert!(check("rename-command get \"\"\nrename-command GET x\n")
+            .is_err_and(|e| e.contains("already renamed")));
+        assert!(check("rename-command config|get x\n").is_err_and(|e| e.contains("subcommands")));
+        assert!(check(
+            "rename-command GET mine\nrename-command mine other\nrename-command FLUSHALL \"\"\n"
+        )
+        .is_ok());
+        assert!(
+            check("loadmodule /m.so\nrename-command JSON.GET x\n").is_ok(),
+            "module commands"
+        );
+        assert!(check("user a on notarule\n")
+            .is_err_and(|e| e.contains("`user a`: ACL rule `notarule`")));
+        assert!(check("user a on\nuser a off\n").is_err_and(|e| e.contains("defined twice")));
+        assert!(check("user a on\naclfile /x.acl\n").is_err_and(|e| e.contains("aclfile")));
+        let s = |t: &str| validate_file(&lines(t), Dialect::Sentinel);
+        assert!(s("sentinel monitor m h 1 1\nsentinel monitor m h 2 1\n")
+            .is_err_and(|e| e.contains("monitored twice")));
+        assert!(s("sentinel monitor m h 1 1\nsentinel monitor M h 2 1\n").is_ok());
+        assert!(s("user a +get\n").is_err_and(|e| e.contains("Sentinel")));
+        assert!(s("rename-command GET x\n").is_err());
+    }
+
+    // See: issue 8 item 1
+    #[test]
+    fn issue_8_item_1_control_characters_in_parsed_values() {
+        assert!(refuse_control_chars(&lines("maxmemory-policy \"a\\nb\"\n"))
+            .is_err_and(|e| e.contains("`maxmemory-policy`") && e.contains("line feed")));
+        assert!(
+            refuse_control_chars(&lines("dir \"/x\\x00y\"\n")).is_err_and(|e| e.contains("NUL"))
+        );
+        assert!(refuse_control_chars(&lines("dir \"/x\\ry\"\n")).is_err_and(|e| e.contains("CR")));
+        assert!(refuse_control_chars(&lines("dir \"/x y\"\n")).is_ok());
     }
 
     #[test]
@@ -375,24 +739,82 @@ mod tests {
         )
         .is_ok());
         assert!(check_security(
-            &lines("bind 10.0.0.5\nuser app on >pw ~* +@all\n"),
+            &lines("bind 10.0.0.5\nuser default on >pw ~* +@all\n"),
             Dialect::Redis
         )
         .is_ok());
+        assert!(
+            check_security(&lines("bind 10.0.0.5\nuser default off\n"), Dialect::Redis).is_ok()
+        );
+    }
+
+    // See: issue 8 item 16
+    #[test]
+    fn issue_8_item_16_only_the_default_user_protects() {
+        let open = |t: &str| {
+            check_security(&lines(&format!("bind 10.0.0.5\n{t}")), Dialect::Redis).is_err()
+        };
+        assert!(
+            open("user app on >pw ~* +@all\n"),
+            "another user protects nothing"
+        );
+        assert!(open(
+            "user app on >pw ~*\nuser default on nopass ~* &* +@all\n"
+        ));
+        assert!(
+            open("requirepass secret\nuser default on nopass ~* &* +@all\n"),
+            "a `user default` line overrides requirepass"
+        );
+        assert!(open(
+            "user default on nopass ~* &* +@all\nrequirepass secret\n"
+        ));
+        assert!(!open("requirepass secret\nuser app on >pw ~* +@all\n"));
+        assert!(
+            !open("user default on nopass >pw\n"),
+            "a password clears nopass"
+        );
+        // An aclfile without `user default`: Redis recreates default as `on nopass`.
+        let dir = tempfile::tempdir().expect("tmp");
+        let acl = dir.path().join("users.acl");
+        std::fs::write(&acl, "user app on >pw ~* +@all\n").expect("write");
+        let with_acl = format!("requirepass x\naclfile {}\n", acl.display());
+        assert!(open(&with_acl));
+        std::fs::write(&acl, "user default on >pw ~* +@all\n").expect("write");
+        assert!(!open(&with_acl));
         assert!(check_security(
-            &lines("bind 10.0.0.5\nuser app on nopass ~* +@all\n"),
+            &lines(&format!(
+                "bind 10.0.0.5\naclfile {}\n",
+                dir.path().join("none.acl").display()
+            )),
             Dialect::Redis
         )
-        .is_err());
+        .is_err_and(|e| e.contains("cannot read aclfile")));
     }
 
     #[test]
     fn masking() {
-        let t = "requirepass hunter2\nuser bob on >pw1 #abcd ~* +@all\nsentinel auth-pass m s3cr3t\nport 1\n";
-        assert_eq!(mask_secrets(t), "requirepass ********\nuser bob on >******** #******** ~* +@all\nsentinel auth-pass m ********\nport 1\n");
+        let t = "requirepass hunter2\nuser bob on >pw1 #abcd ~* +@all\nsentinel auth-pass m s3cr3t\nport 1\n  masterauth \"a b\"\n";
+        assert_eq!(mask_secrets(t), "requirepass ********\nuser bob on >******** #abcd ~* +@all\nsentinel auth-pass m ********\nport 1\n  masterauth ********\n");
         assert_eq!(
             secrets_in(&lines(t)),
-            vec!["hunter2".to_string(), "pw1".into(), "s3cr3t".into()]
+            vec![
+                "hunter2".to_string(),
+                "pw1".into(),
+                "s3cr3t".into(),
+                "a b".into()
+            ]
+        );
+        // A short password never eats into other words.
+        assert_eq!(
+            mask_secrets("sentinel auth-pass mymaster p\n"),
+            "sentinel auth-pass mymaster ********\n"
+        );
+        // Sentinel 7.0 writes auth-pass unquoted: the line cannot be read, its secret still is.
+        let broken = "sentinel auth-pass mymaster p w\"x'y\n";
+        assert_eq!(secrets_of_text(broken), vec!["p w\"x'y".to_string()]);
+        assert_eq!(
+            mask_secrets(broken),
+            "sentinel auth-pass mymaster ********\n"
         );
     }
 

@@ -1,0 +1,251 @@
+//! `creativeflow.redis.redis_config`: renders redis.conf or sentinel.conf from the shared
+//! templates, refuses what Redis would refuse (or what would leave the server open), writes it
+//! atomically, and with `apply: live` changes the running server without a restart, saying
+//! exactly which changes need one.
+//!
+//! One run is a pipeline of three stages, each a value the next one reads:
+//!
+//! 1. **desired state** ([`desired::Desired`]): the request ([`input::Request`]) rendered
+//!    through the template and checked the way Redis reads it;
+//! 2. **plan** ([`plan::Plan`]): what differs, as `(name, desired, current)` entries for the
+//!    file, for `CONFIG SET`, for `REPLICAOF`, and for what waits for a restart; check mode
+//!    stops here and reports it;
+//! 3. **apply** ([`apply::apply`]): backup, live changes, file, and if anything fails after a
+//!    live change, every live change undone.
+//!
+//! ```no_run
+//! ansible_module::run(&redis_config::definition(), redis_config::run);
+//! ```
+
+pub mod acl;
+pub mod apply;
+pub mod commands;
+pub mod conf;
+pub mod desired;
+pub mod directives;
+pub mod input;
+pub mod live;
+pub mod plan;
+pub mod render;
+mod sha256;
+pub mod target;
+
+use ansible_module::files;
+use ansible_module::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome, Spec};
+use apply::Done;
+use desired::Desired;
+use input::{Request, PROFILES};
+use plan::{FilePlan, Plan};
+use redis_utils::connection::{with_connection_options, RedisConn};
+use serde_json::json;
+use target::Target;
+
+/// The module's identity and argument spec (documented in plugins/modules/redis_config.py).
+#[must_use]
+pub fn definition() -> ModuleDef {
+    let monitor = Spec::new(vec![
+        Opt::str("name").required(),
+        Opt::str("host").required(),
+        Opt::int("port").default(6379),
+        Opt::int("quorum").default(2),
+        Opt::str("auth_user"),
+        Opt::str("auth_pass").no_log(),
+        Opt::int("down_after_milliseconds"),
+        Opt::int("failover_timeout"),
+        Opt::int("parallel_syncs"),
+    ]);
+    let mut spec = with_connection_options(vec![
+        Opt::path("path").required().aliases(&["dest"]),
+        Opt::str("template")
+            .default("redis")
+            .choices(&["redis", "sentinel"]),
+        Opt::path("src"),
+        Opt::bool("placeholders").default(false),
+        Opt::str("profile").choices(&PROFILES),
+        Opt::dict("settings").default(json!({})),
+        Opt::list("monitors", ArgType::Dict).options(monitor),
+        Opt::str("owner"),
+        Opt::str("group"),
+        Opt::raw("mode").default("0640"),
+        Opt::bool("follow").default(false),
+        Opt::bool("backup").default(false),
+        Opt::bool("validate").default(true),
+        Opt::str("apply").default("file").choices(&["file", "live"]),
+        Opt::bool("allow_insecure").default(false),
+    ]);
+    spec = spec.required_if("placeholders", true, &["src"], false);
+    ModuleDef {
+        name: "redis_config",
+        spec,
+        supports_check_mode: true,
+    }
+}
+
+/// One invocation: desired state, plan, apply, report.
+///
+/// # Errors
+/// Bad input, a config Redis would refuse, a server that cannot be reached, or a failed step
+/// (with its live changes undone).
+pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
+    let req = Request::from_module(m)?;
+    files::check_owner(req.owner.as_deref(), req.group.as_deref())
+        .map_err(|e| ModuleError::new(e.0))?;
+    let target = Target::inspect(&req.path, req.follow)?;
+    let desired = Desired::build(m, &req, &target)?;
+    let mut con = if req.live {
+        Some(live::connect(m, &desired)?)
+    } else {
+        None
+    };
+    let plan = make_plan(m, &req, &target, &desired, con.as_mut())?;
+    let done = apply::apply(m, &req, &target, &desired, &plan, con.as_mut())?;
+    Ok(report(m, &req, &target, &desired, &plan, &done))
+}
+
+fn make_plan(
+    m: &Module,
+    req: &Request,
+    target: &Target,
+    desired: &Desired,
+    con: Option<&mut RedisConn>,
+) -> Result<Plan, ModuleError> {
+    let exists = target.old_text.is_some();
+    let content_changed = desired.content_changed;
+    let attrs_changed = !content_changed
+        && exists
+        && files::ensure_attrs(&target.file, &req.attrs(), true)
+            .map_err(|e| ModuleError::new(e.0))?;
+    let file = FilePlan {
+        content_changed,
+        replaces_link: target.replaces_link,
+        attrs_changed,
+        backup: req.backup && content_changed && exists,
+    };
+    let mut plan = match con {
+        Some(c) => plan::live(desired, &live::read_state(m, c, desired)?),
+        None => Plan::default(),
+    };
+    plan.file = file;
+    Ok(plan)
+}
+
+fn report(
+    m: &Module,
+    req: &Request,
+    target: &Target,
+    desired: &Desired,
+    plan: &Plan,
+    done: &Done,
+) -> Outcome {
+    let path = &req.path;
+    let applied = done.applied();
+    let changed = plan.file.content_changed || plan.file.attrs_changed || !applied.is_empty();
+    let reasons: Vec<String> = done.restart.iter().map(plan::Restart::reason).collect();
+    let (written, fixed, would) = if m.check_mode {
+        ("would be written", "would be fixed", "would apply")
+    } else {
+        ("written", "fixed", "applied")
+    };
+    let mut msg = if plan.file.content_changed && plan.file.replaces_link {
+        format!("{path} {written} (the symlink replaced by a file; follow: true writes through it)")
+    } else if plan.file.content_changed {
+        format!("{path} {written}")
+    } else if plan.file.attrs_changed {
+        format!("{path}: mode/owner {fixed}")
+    } else {
+        format!("{path} is up to date")
+    };
+    let live_changes: Vec<serde_json::Value> = done
+        .config_set
+        .iter()
+        .chain(done.replicaof.iter())
+        .map(|e| json!({"directive": e.name, "before": e.shown(&e.current), "after": e.shown(&e.desired)}))
+        .collect();
+    if req.live {
+        if applied.is_empty() {
+            msg.push_str("; running server already matches");
+        } else {
+            msg.push_str(&format!("; {would} live: {}", applied.join(", ")));
+        }
+        if !done.restart.is_empty() {
+            let names: Vec<&str> = done.restart.iter().map(|r| r.name.as_str()).collect();
+            msg.push_str(&format!("; restart required for: {}", names.join(", ")));
+        }
+    }
+
+    let mut out = Outcome::new(changed)
+        .msg(msg)
+        .with("path", path)
+        .with("file_changed", plan.file.content_changed)
+        .with("applied", &applied)
+        .with("restart_required", !done.restart.is_empty())
+        .with("restart_reasons", &reasons)
+        .with("settings", &req.settings);
+    if req.live {
+        out.set("live_changes", &live_changes);
+    }
+    if let Some(b) = &done.backup {
+        out.set("backup_file", b.display().to_string());
+    }
+    if m.diff_mode {
+        let mut diffs = vec![json!({
+            "before": conf::mask_secrets(target.old_text.as_deref().unwrap_or("")),
+            "after": conf::mask_secrets(&desired.text),
+            "before_header": path,
+            "after_header": path,
+        })];
+        if !live_changes.is_empty() {
+            let fmt = |key: &str| {
+                live_changes
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{} {}\n",
+                            c["directive"].as_str().unwrap_or(""),
+                            c[key].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect::<String>()
+            };
+            diffs.push(json!({
+                "before": fmt("before"),
+                "after": fmt("after"),
+                "before_header": "running server (CONFIG GET)",
+                "after_header": "running server (CONFIG SET)",
+            }));
+        }
+        out.set("diff", diffs);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use conf::Dialect;
+
+    #[test]
+    fn every_profile_renders_and_validates() {
+        for p in PROFILES {
+            let mut s = input::base_settings(Dialect::Redis);
+            s.extend(input::profile_settings(p));
+            let out = render::render(
+                "redis.conf.j2",
+                render::REDIS_TEMPLATE,
+                &json!({"redis_settings": s}),
+            );
+            let text = out.unwrap_or_default();
+            let lines = conf::parse(&text).unwrap_or_default();
+            assert!(
+                conf::validate_lines(&lines, Dialect::Redis).is_ok(),
+                "{p}: {text}"
+            );
+            assert!(conf::validate_file(&lines, Dialect::Redis).is_ok(), "{p}");
+            assert!(
+                conf::check_contradictions(&lines, Dialect::Redis).is_ok(),
+                "{p}"
+            );
+            assert!(conf::check_security(&lines, Dialect::Redis).is_ok(), "{p}");
+        }
+    }
+}
