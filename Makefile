@@ -7,7 +7,7 @@
 #   make test        cargo tests, the collection, then the pytest suite under tests/
 #   make demo        deploy two password-protected redis instances in .demo/ with the role, show their health
 #   make demo-stop   stop the demo's instances
-#   make bench       bench/module_overhead/run.sh
+#   make bench       bench/module_overhead/run.sh, bench/cluster_bootstrap/run.sh
 #   make clean       remove build output (keeps .venv)
 
 SHELL := bash
@@ -96,7 +96,7 @@ collection: build
 	        { echo "collection: doc stub $$stub has no module crate modules/$$name/" >&2; status=1; }
 	done
 	[[ $$status -eq 0 ]] || exit 1
-	# The binary goes to bin/<name>, and plugins/modules/<name> is a relative symlink to it.
+	# The binary goes to libexec/<name>, and plugins/modules/<name> is a relative symlink to it.
 	# Why not the file itself: with both plugins/modules/<name> (ELF) and <name>.py (doc stub) in
 	# one directory, `ansible-doc -l` keeps whichever os.listdir() returns last (ansible-core
 	# 2.21.5 plugins/list.py), and when that is the ELF file it drops the module with "has a
@@ -104,13 +104,16 @@ collection: build
 	# error after reading the stub). listdir order is the filesystem's hash order, so it differs
 	# per name and per machine. The lister skips symlinks, so it always picks the .py stub, while
 	# running a task resolves the exact name, follows the link and ships the binary itself
-	# (checked: "PUT .../bin/redis_health TO .../AnsiballZ_redis_health").
-	mkdir -p "$(STAGE)/bin"
+	# (checked: "PUT .../libexec/redis_health TO .../AnsiballZ_redis_health").
+	# Why libexec/ and not bin/: ansible-test treats a collection's top-level bin/ as Python
+	# scripts, so its compile, pep8 and pylint sanity tests crash or fail on the ELF files there.
+	# libexec/ has no meaning to ansible-test, Galaxy or ansible-lint.
+	mkdir -p "$(STAGE)/libexec"
 	for name in $(MODULES); do
 	    bin="target/$(TARGET)/release/$$name"
 	    [[ -f $$bin ]] || { echo "collection: binary $$bin not built" >&2; exit 1; }
-	    install -m 0755 "$$bin" "$(STAGE)/bin/$$name"
-	    ln -s "../../bin/$$name" "$(STAGE)/plugins/modules/$$name"
+	    install -m 0755 "$$bin" "$(STAGE)/libexec/$$name"
+	    ln -s "../../libexec/$$name" "$(STAGE)/plugins/modules/$$name"
 	    size="$$(stat -c %s "$$bin")"
 	    echo "collection: $$name: $$size bytes"
 	    if (( size > $(MAX_MODULE_BYTES) )); then
@@ -123,14 +126,16 @@ collection: build
 	rm -rf "$(INSTALL_DIR)/ansible_collections/$(NAMESPACE)/$(NAME)"
 	$(PYBIN)/ansible-galaxy collection install "$(TARBALL)" -p "$(INSTALL_DIR)" --force
 
-# The ssh scenario creates a user, a sudoers entry and its own sshd: it runs only as root (CI is
-# root); otherwise make test says it skipped it.
+# The ssh scenario creates a user, a sudoers entry and its own sshd, and the systemd scenario boots
+# Debian containers (tests/hosts/): they run only as root (CI is root); otherwise make test says
+# it skipped them.
 test: deps
 	$(CARGO) test --workspace
 	$(MAKE) collection
 	$(PYBIN)/pytest -q tests/
 	$(PYBIN)/molecule test -s default
 	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
+	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
 
 demo: deps collection
 	bash docs/demo/demo.sh
@@ -140,6 +145,7 @@ demo-stop:
 
 bench:
 	bash bench/module_overhead/run.sh
+	bash bench/cluster_bootstrap/run.sh
 
 clean:
 	rm -rf build dist .pytest_cache

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Cluster bootstrap benchmark (see bench/README.md): redis_cluster against
+# `redis-cli --cluster create --cluster-replicas 1 --cluster-yes` on fresh 6-node clusters.
+# Report only: exits 0 whatever the timings. `make bench` runs it.
+set -euo pipefail
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$REPO"
+[[ -x .venv/bin/python ]] || { echo "bench: run \`make deps\` first" >&2; exit 1; }
+[[ -x target/x86_64-unknown-linux-gnu/release/redis_cluster ]] || make build
+mkdir -p build
+exec .venv/bin/python bench/cluster_bootstrap/bench.py "$@"
