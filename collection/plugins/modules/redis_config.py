@@ -2,7 +2,7 @@
 # Copyright: (c) 2026, creativeflow
 # MIT License (see LICENSE)
 #
-# Documentation only: the module is the Rust binary `redis_config` (bin/redis_config, linked from
+# Documentation only: the module is the Rust binary `redis_config` (libexec/redis_config, linked from
 # plugins/modules/redis_config). ansible-doc reads this file.
 
 DOCUMENTATION = r'''
@@ -29,7 +29,7 @@ description:
     and C(roles/redis_sentinel/templates/).
   - Written in Rust; needs no Python or redis library on the managed host.
 author:
-  - creativeflow
+  - Creativeflow (@creativeflow)
 extends_documentation_fragment:
   - creativeflow.redis.connection
 options:
@@ -172,7 +172,7 @@ options:
 attributes:
   check_mode:
     support: full
-    description: Writes nothing and sets nothing; reports the same RV(changed) as a real run.
+    description: Writes nothing and sets nothing; reports the same C(changed) as a real run.
   diff_mode:
     support: full
     description: >-
@@ -259,7 +259,7 @@ EXAMPLES = r'''
         auth_pass: "{{ redis_password }}"
         down_after_milliseconds: 5000
 
-- name: Fill an old ##KEY## template
+- name: "Fill an old ##KEY## template"
   creativeflow.redis.redis_config:
     path: /etc/redis/legacy.conf
     src: /etc/redis/legacy.conf.in

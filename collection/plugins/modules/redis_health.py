@@ -13,7 +13,7 @@ short_description: One health verdict for a Redis server, replica, Sentinel or C
 version_added: 0.1.0
 description:
   - Connects to one Redis server, replica, Sentinel or Cluster node and returns an overall
-    O(status) (V(ok), V(warning) or V(critical)), a verdict and a message per check, and the
+    RV(status) (V(ok), V(warning) or V(critical)), a verdict and a message per check, and the
     numbers behind them (INFO parsed with numbers as numbers, replication, Sentinel and Cluster state).
   - A server that cannot be reached, or that rejects the credentials, is a V(critical) result
     with a message naming the address and the cause; with O(fail_on=critical) (the default) the
@@ -25,7 +25,7 @@ description:
     and exits 0, 1, 2 or 3 for OK, WARNING, CRITICAL or UNKNOWN.
   - Written in Rust; needs no Python or redis library on the managed host.
 author:
-  - creativeflow
+  - Creativeflow (@creativeflow)
 extends_documentation_fragment:
   - creativeflow.redis.connection
 options:

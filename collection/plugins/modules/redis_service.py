@@ -32,7 +32,7 @@ description:
     errors). A wrong password for C(SHUTDOWN) fails the task and leaves the server running.
   - Written in Rust; needs no Python or redis library on the managed host.
 author:
-  - creativeflow
+  - Creativeflow (@creativeflow)
 extends_documentation_fragment:
   - creativeflow.redis.connection
 options:
