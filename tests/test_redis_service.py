@@ -151,3 +151,62 @@ def test_adhoc_port_in_use_fails_clearly_and_hides_the_password(adhoc, instance)
     assert f"pid {os.getpid()}" in res["msg"], res["msg"]
     assert not instance["pidfile"].exists()
     assert PW not in out
+
+
+@pytest.mark.parametrize("opts,expect", [
+    # See: issue 8 item 6. The static binary crashed (SIGSEGV, no JSON) looking up an unknown
+    # name through glibc NSS when nsswitch.conf names a module besides `files`.
+    ("user=no-such-user-x", "user: user `no-such-user-x` does not exist on this host"),
+    ("user=root group=no-such-group-x", "group: group `no-such-group-x` does not exist on this host"),
+    # See: issue 8 item 7
+    ("user=99999999999", "user: user id `99999999999` is out of range"),
+    ("user=0 group=4294967295", "group: group id `4294967295` is out of range"),
+])
+def test_adhoc_unknown_or_out_of_range_account_fails_clearly(adhoc, instance, opts, expect):
+    rc, out = adhoc("creativeflow.redis.redis_service",
+                    f"name={instance['name']} state=started config={instance['conf']} manager=direct {opts}")
+    assert rc != 0, out
+    assert "MODULE FAILURE" not in out and "deserialization" not in out, out
+    res = result_of(out)
+    assert res["msg"].startswith(expect), res["msg"]
+    assert not instance["pidfile"].exists()
+    assert PW not in out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can start a server as another user")
+def test_playbook_user_0_is_root(playbook, instance):
+    # See: issue 8 item 6
+    rc, out = playbook(f"""
+- hosts: all
+  gather_facts: false
+  tasks:
+    - creativeflow.redis.redis_service:
+        name: {instance['name']}
+        config: {instance['conf']}
+        manager: direct
+        state: started
+        user: 0
+      register: started
+    - ansible.builtin.assert:
+        that:
+          - started is changed
+          - started.pid > 0
+""")
+    assert rc == 0, out
+    pid = int(instance["pidfile"].read_text())
+    instance["pids"].append(pid)
+    with open(f"/proc/{pid}/status") as f:
+        uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+    assert uid == "0"
+
+
+@pytest.mark.parametrize("opts,expect", [
+    # See: issue 8 item 9
+    ("wait_timeout=1e30", "`wait_timeout` must be between 0 and 86400 seconds, got 1e+30"),
+    ("force_kill_after=-1", "`force_kill_after` must be between 0 and 86400 seconds, got -1.0"),
+])
+def test_adhoc_out_of_range_timeout_fails_clearly(adhoc, instance, opts, expect):
+    rc, out = adhoc("creativeflow.redis.redis_service",
+                    f"name={instance['name']} state=stopped config={instance['conf']} manager=direct {opts}")
+    assert rc != 0, out
+    assert result_of(out)["msg"] == expect, out

@@ -18,8 +18,11 @@ description:
     (C(redis-server <config> --daemonize no --pidfile <pidfile>) in its own process group, so it
     outlives the task) and finds again through its pidfile.
     A start waits until the server answers C(PING) and has finished loading its dataset
-    (C(INFO) C(loading:0)); a stop sends C(SHUTDOWN SAVE) (see O(shutdown)) and waits until the
-    process is gone.
+    (C(INFO) C(loading:0)); so does O(state=started) when it finds the instance running but still
+    loading. A stop sends C(SHUTDOWN SAVE) (see O(shutdown)) and waits until the process is gone.
+  - With O(manager=direct), runs for the same instance take turns (a lock on
+    C(<pidfile>.lock)); of several parallel O(state=started) runs exactly one starts the server,
+    the others wait and report it running.
   - With O(manager=systemd) the module drives the units C(redis-server@<name>.service) or
     C(redis-sentinel@<name>.service) with C(systemctl start|stop|restart|enable|disable).
     Unit templates are in the collection's sources (C(templates/systemd/)). They use
@@ -67,8 +70,11 @@ options:
       - Also read for where to reach the instance (C(bind), C(port), C(tls-port)), its password
         (C(requirepass)), C(pidfile) and C(logfile). See the notes for the exact rule.
       - Secrets read from it (C(requirepass), C(masterauth), Sentinel C(auth-pass), ACL C(user)
-        passwords, TLS key passphrases) are never returned; they are masked like O(login_password).
-      - The file is read on the managed host. C(include) files are followed.
+        passwords, also those of its C(aclfile), TLS key passphrases) are never returned; they are
+        masked like O(login_password), also as written on their line, in every message and log tail.
+      - The file is read on the managed host. C(include) files are followed (Redis 7 wildcards
+        too). A line with unbalanced quotes fails the task before anything is done (Redis would
+        refuse the file too); the message names the line, not its content.
       - A Sentinel needs a config file it can write (it rewrites it).
     type: path
   manager:
@@ -89,12 +95,21 @@ options:
     type: bool
   pidfile:
     description:
-      - Where the pid of a directly managed instance is recorded and read (it is passed to Redis
-        as C(--pidfile), and Redis removes it on a clean exit).
+      - Where the pid of a directly managed instance is recorded and read. It is passed to Redis
+        as C(--pidfile); Redis writes it, as the user it runs as, and removes it on a clean exit.
+        The module only reads it, never through a symlink, so running it as root cannot be made
+        to write somewhere else.
       - Default is the C(pidfile) directive of O(config) when it has one (relative to its C(dir)),
         else C(<directory of config>/<name>.pid).
-      - A pidfile naming a process that is gone, or a process that is not Redis, is stale; it is
-        reported with a warning and replaced when the instance is started.
+      - A pid counts as the instance only when the server at the instance's address reports it
+        (C(INFO) C(process_id) and C(config_file)), or, when nothing answers there, when C(/proc)
+        shows the process listening on or naming one of the instance's ports, its config file or
+        unix socket. This is checked before every signal.
+      - A pidfile naming a process that is gone, a process that is not Redis, or another Redis
+        that is not this instance, is stale; it is reported with a warning, never signalled, and
+        removed when the instance is started.
+      - The lock file C(<pidfile>.lock) is created next to it (never written to; a symlink there
+        is refused).
     type: path
   shutdown:
     description:
@@ -114,6 +129,7 @@ options:
       - Seconds to wait for a start (C(PING) answers and the dataset is loaded) or a stop (the
         process is gone). Raise it for large datasets.
       - A start that is not ready in time fails the task but leaves the process running.
+      - Between 0 (exclusive) and 86400 seconds.
     type: float
     default: 60.0
   force_kill_after:
@@ -122,6 +138,7 @@ options:
         running gets SIGKILL. Writes since its last save are then lost (a warning says so).
       - Not set never sends SIGKILL. When set, the module waits at least this long plus 5 seconds,
         even if O(wait_timeout) is shorter.
+      - Between 0 and 86400 seconds.
     type: float
   binary:
     description:
@@ -134,13 +151,15 @@ options:
     description:
       - Direct mode only. The user the server runs as when root starts it, such as V(redis); the
         process never runs as root then. Under systemd the unit's C(User=) decides.
+      - A name or a numeric uid (V(0) is root). Names are looked up in C(/etc/passwd), then with
+        C(getent) (LDAP, sssd); an unknown name or a uid out of range fails the task.
       - Files the server writes (pidfile, log, data) must be writable by that user.
       - Only root can start a server as another user.
     type: str
   group:
     description:
       - Direct mode only, with O(user). The group the server runs as; defaults to the user's
-        primary group.
+        primary group. A name or a numeric gid, looked up like O(user).
     type: str
 attributes:
   check_mode:
@@ -177,8 +196,10 @@ notes:
     C(TimeoutStopSec)); O(shutdown) and O(force_kill_after) apply to O(manager=direct) only.
   - "What was tested where: O(manager=direct) is tested against real C(redis-server) and
     C(redis-sentinel) processes (start, idempotent start, stop with C(SHUTDOWN SAVE) keeping
-    100000 keys, restart, check mode, stale pidfile, port in use, config error, corrupt RDB,
-    wrong password, SIGTERM fallback, SIGKILL after O(force_kill_after), TLS-only server).
+    100000 keys, restart, check mode, stale pidfile, a pidfile naming another instance's server,
+    port in use, config error, corrupt RDB, wrong password, SIGTERM fallback, SIGKILL after
+    O(force_kill_after), TLS-only server, 3 and 8 parallel starts, a server still loading a large
+    dataset, a symlinked pidfile as root).
     systemd mode: command planning unit-tested; not run against a live systemd in CI."
   - Linux only (reads C(/proc)).
 seealso:
