@@ -109,7 +109,8 @@ options:
         that is not this instance, is stale; it is reported with a warning, never signalled, and
         removed when the instance is started.
       - The lock file C(<pidfile>.lock) is created next to it (never written to; a symlink there
-        is refused).
+        is refused). For a pidfile under C(/etc) the lock is C(/run/creativeflow.redis/<name>.lock)
+        instead (for a user other than root, under E(XDG_RUNTIME_DIR) or the temp directory).
     type: path
   shutdown:
     description:
