@@ -18,12 +18,26 @@ description:
     as it was. They catch an unknown directive (with a did-you-mean), a value of the wrong kind
     (C(maxmemory lots), C(port 70000), an unknown C(maxmemory-policy)) and contradictions such as
     C(cluster-enabled) with C(replicaof). The error names the directive, the value and the line.
+  - They also catch what redis-server itself only finds when it starts, and then refuses to
+    start on. That is a C(user) line with an ACL rule C(ACL SETUSER) would refuse (C(notarule),
+    C(+nosuchcmd), C(<password) the user does not have, C(~pattern) after C(allkeys)), a user
+    defined twice, C(user) lines beside an C(aclfile), or a C(rename-command) of a command that
+    does not exist (checked against the command table of Redis 7.0, or of Redis Sentinel 7.0
+    for sentinel.conf). Also one directive set twice to different values, such as C(MaxMemory)
+    beside C(maxmemory) (Redis reads names in any case), or a master monitored twice.
+  - A key, value or list item holding a carriage return, a line feed or a NUL is refused,
+    whatever O(validate) says. Such a value would end its line and write directives of its own
+    (C(user default on nopass ...), an open server).
   - Secure by default. The file starts from C(bind 127.0.0.1 -::1) and C(protected-mode yes). A
-    config that listens beyond loopback without C(requirepass), ACL users with passwords or an
-    C(aclfile) is refused unless O(allow_insecure=true).
-  - Passwords (C(requirepass), C(masterauth), ACL C(user) passwords, C(sentinel auth-pass)) never
-    appear in the result, the diff or a backup's name. This includes the old password of the
-    file being replaced.
+    config that listens beyond loopback while the C(default) user needs no password is refused
+    unless O(allow_insecure=true). That user is what a C(user default) line makes of it (such a
+    line overrides C(requirepass)), else what the O(settings) C(aclfile) says (Redis recreates
+    C(default) as C(on nopass) when the aclfile does not name it), else C(requirepass). ACL
+    users other than C(default) do not protect the server while C(default) stays open.
+  - Passwords (C(requirepass), C(masterauth), ACL C(user) passwords, C(sentinel auth-pass) and
+    C(sentinel-pass), TLS key passphrases) never appear in the result, the diff, a backup's name
+    or an error, also when given as a YAML number. This includes the old password of the file
+    being replaced.
   - The templates are the same files that C(ansible.builtin.template) can render; a test keeps
     both engines byte-identical. Find them in the collection's C(roles/redis_server/templates/)
     and C(roles/redis_sentinel/templates/).
@@ -108,10 +122,17 @@ options:
         type: int
         default: 2
       auth_user:
-        description: ACL user Sentinel logs in to the master and replicas with.
+        description:
+          - ACL user Sentinel logs in to the master and replicas with.
+          - No spaces or quotes, as for O(monitors[].auth_pass).
         type: str
       auth_pass:
-        description: Password Sentinel logs in with. Never printed.
+        description:
+          - Password Sentinel logs in with. Never printed.
+          - It cannot hold a space or a quote. redis-sentinel 7.0 writes it back unquoted each
+            time it rewrites its file (it does so when it starts), and could then not read its
+            own file at its next start. The same goes for C(sentinel auth-user),
+            C(sentinel sentinel-user) and C(sentinel sentinel-pass) in O(settings).
         type: str
       down_after_milliseconds:
         description: C(sentinel down-after-milliseconds).
@@ -136,6 +157,16 @@ options:
         exists with wider permissions.
     type: raw
     default: "0640"
+  follow:
+    description:
+      - What to do when O(path) is a symlink, as in C(ansible.builtin.template).
+      - V(false) replaces the link by a regular file and leaves the file it pointed to alone.
+      - V(true) writes the file the link points to and keeps the link. O(mode), O(owner) and
+        O(group) then apply to that file.
+      - Either way, O(path) (or the file it points to) must be a regular file or not exist yet. A
+        directory, FIFO, socket or device node is refused before anything is read or written.
+    type: bool
+    default: false
   backup:
     description:
       - Keep a copy of the file being replaced, named C(<path>.<pid>.<timestamp>~).
@@ -159,14 +190,29 @@ options:
         config"). Those directives are listed in RV(restart_reasons) and not applied.
       - C(port), C(bind), C(tls-port) and C(unixsocket) are never changed live, since that would
         move the server away from its clients. They also wait for the restart.
-      - When O(login_password) is not set, the password comes from the C(requirepass) of the
-        file being replaced (the running server's), or else of the new file.
+      - Lines Redis reads only at start are compared with the running server wherever Redis
+        shows them, so a change still waiting for its restart is reported on every run until
+        the restart. C(user) lines are compared with C(ACL LIST), by what each user may do
+        (flags, password hashes, key and channel patterns, the commands each selector allows).
+        C(rename-command) lines are compared with C(COMMAND INFO) (a command renamed away is
+        absent, its new name present). C(loadmodule) lines are compared with C(MODULE LIST).
+      - Redis shows nothing for C(include) lines, nor which running values came from directives
+        dropped from the file. These two are compared with the file being replaced, so the
+        restart they need is reported by the run that changes the file only.
+      - The order is fixed. Everything is checked first, then O(backup) is made, then the live
+        changes, then the file is written. If anything fails after a live change (C(REPLICAOF)
+        after C(CONFIG SET), or writing the file), every live change is undone, C(REPLICAOF)
+        included, and the error says so.
+      - Without O(login_user), a connection without a password is tried first. A server with no
+        password yet can so get its first one from this file. Then O(login_password) is used.
+        When that is not set (or empty), the C(requirepass) of the file being replaced (the
+        running server's) is used, or else of the new file.
     type: str
     default: file
     choices: [file, live]
   allow_insecure:
     description:
-      - Allow listening beyond loopback without any authentication.
+      - Allow listening beyond loopback while the C(default) user needs no password.
     type: bool
     default: false
 attributes:
@@ -187,6 +233,11 @@ notes:
     rewrites.
   - redis-sentinel 7.0 rewrites its file with its process umask. Run it with C(UMask=0027) (as
     the collection's systemd unit does) so that rewrites keep mode 0640.
+  - Settings Redis accepts but ignores for now, such as C(appendfsync) while C(appendonly) is
+    C(no) (as in Debian's own redis.conf), give a warning, not an error.
+  - A write killed halfway (SIGKILL, power loss) can leave a temp file C(.<name>.XXXXXX.tmp)
+    beside the config file. The next run that is not in check mode removes those of the same
+    file that are older than 10 seconds.
 seealso:
   - module: creativeflow.redis.redis_health
 '''
