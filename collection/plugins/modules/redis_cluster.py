@@ -13,7 +13,7 @@ short_description: Form, check and fix a Redis Cluster natively; ready when it r
 version_added: 0.2.0
 description:
   - With O(state=present), forms a Redis Cluster from empty, cluster-enabled nodes without
-    C(redis-cli): plans masters and replicas with anti-affinity (masters spread over hosts, no
+    C(redis-cli). It plans masters and replicas with anti-affinity (masters spread over hosts, no
     replica on its master's host when the inventory allows it), gives the 16384 slots out evenly
     (C(CLUSTER ADDSLOTSRANGE)), gives each node its own config epoch, introduces the nodes
     (C(CLUSTER MEET)), attaches the replicas, and returns only when every node reports
