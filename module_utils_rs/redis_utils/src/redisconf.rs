@@ -145,8 +145,9 @@ pub const SECRET_DIRECTIVES: &[&str] = &[
 ];
 
 /// Every secret among `(directive, arguments)` pairs: server and master passwords, Sentinel's
-/// `auth-pass` and `sentinel-pass`, ACL user passwords (`>pw`) and TLS key passphrases. These are
-/// registered as no_log values by every module that reads a config file.
+/// `auth-pass` and `sentinel-pass`, ACL user passwords (`>pw`, and `<pw` removing one) and TLS
+/// key passphrases. These are registered as no_log values by every module that reads a config
+/// file.
 pub fn secrets<'a>(directives: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Vec<String> {
     let mut out = Vec::new();
     for (name, args) in directives {
@@ -157,9 +158,10 @@ pub fn secrets<'a>(directives: impl IntoIterator<Item = (&'a str, &'a [String])>
                 Some("sentinel-pass") => out.extend(args.get(1).cloned()),
                 _ => {}
             },
+            // `>pw` adds a password, `<pw` removes one: both name a password in clear.
             "user" => out.extend(
                 args.iter()
-                    .filter_map(|a| a.strip_prefix('>'))
+                    .filter_map(|a| a.strip_prefix('>').or_else(|| a.strip_prefix('<')))
                     .map(str::to_string),
             ),
             _ => {}
@@ -235,5 +237,7 @@ mod tests {
             secrets_in(&l),
             vec!["hunter2", "m1", "pw1", "s3cr3t", "sp", "kp"]
         );
+        let l = parse("user bob on >new-pw <old-pw\n").unwrap_or_default();
+        assert_eq!(secrets_in(&l), vec!["new-pw", "old-pw"]);
     }
 }

@@ -312,6 +312,11 @@ fn issue_8_item_3_secrets_inside_settings_are_masked_on_every_path() {
             json!({"settings": {"user": ["app on >ACLsecret-99 notarule"]}}),
             vec!["ACLsecret-99"],
         ),
+        // `<password` removes a password: it names one in clear too.
+        (
+            json!({"settings": {"user": ["app on >n3w-Pw <0ld-pw-77"]}}),
+            vec!["0ld-pw-77", "n3w-Pw"],
+        ),
         (
             json!({"settings": {"masterauth": "m4ster \"auth\"", "port": 70000}}),
             vec!["m4ster"],
