@@ -62,27 +62,24 @@ fn requirepass(lines: Option<&[Line]>) -> Option<String> {
 /// # Errors
 /// The server cannot be reached, or no password works.
 pub fn connect(m: &Module, desired: &Desired) -> Result<RedisConn, ModuleError> {
-    let mut base = ConnectionParams::from_params(&m.params)?;
-    base.password = base.password.filter(|p| !p.is_empty());
+    // from_params already reads `login_password: ""` as no password.
+    let base = ConnectionParams::from_params(&m.params)?;
     if base.user.is_some() {
         return Ok(base.connect()?);
     }
-    let mut candidates: Vec<Option<String>> = vec![None];
-    match base.password.clone() {
-        Some(given) => candidates.push(Some(given)),
-        None => {
-            candidates.push(requirepass(desired.old_lines.as_deref()));
-            candidates.push(requirepass(Some(&desired.lines)));
-        }
-    }
-    candidates.dedup();
-    let mut last = None;
-    for pw in candidates
+    let mut passwords: Vec<String> = match &base.password {
+        Some(given) => vec![given.clone()],
+        None => [
+            requirepass(desired.old_lines.as_deref()),
+            requirepass(Some(&desired.lines)),
+        ]
         .into_iter()
-        .enumerate()
-        .filter(|(i, p)| *i == 0 || p.is_some())
-        .map(|(_, p)| p)
-    {
+        .flatten()
+        .collect(),
+    };
+    passwords.dedup();
+    let mut last = None;
+    for pw in std::iter::once(None).chain(passwords.into_iter().map(Some)) {
         let mut cp = base.clone();
         cp.password = pw;
         let attempt = cp
