@@ -35,7 +35,15 @@ description:
     nodes without changing anything. O(state=fixed) covers uncovered slots (with the master that
     holds their keys, else the one with the fewest slots) and closes open slots (finishing an
     interrupted move, or moving the keys back), never overwriting or dropping a key.
-  - Adding and removing nodes of a formed cluster is not supported yet.
+  - On a formed cluster, new empty nodes in O(nodes) join it: as replicas of masters that have
+    fewer than O(replicas), otherwise as masters, which then get their share of the slots.
+    Nodes in O(remove_nodes) have their slots moved away live, their replicas moved to other
+    masters, and are then forgotten by every node and reset. O(rebalance=true) evens the slots
+    out. Slots move with their keys (C(CLUSTER SETSLOT IMPORTING/MIGRATING), C(MIGRATE) of up to
+    1000 keys per call, one worker per source master, C(SETSLOT NODE)); clients see only MOVED
+    and ASK redirects. A slot left open by an interrupted run is closed by the next run.
+  - Every node of the cluster must be in O(nodes) or O(remove_nodes); a node known to the cluster
+    but listed in neither is an error (it may be another cluster).
   - Written in Rust; needs no Python or redis library on the managed host.
 author:
   - Creativeflow (@creativeflow)
@@ -61,9 +69,34 @@ options:
     default: present
     choices: [present, check, fixed]
   wait_timeout:
-    description: Seconds every wait may take at most (0 to 3600).
+    description:
+      - Seconds every wait may take at most (0 to 3600). Resharding stops between two slots
+        when it runs out; the next run goes on.
     type: float
     default: 60.0
+  remove_nodes:
+    description:
+      - Nodes (V(host:port)) to take out of the cluster, with O(state=present). Their slots move
+        to the other masters first. A node already removed (empty and alone) is left alone.
+      - Refused when it would remove every master, or leave a master with fewer than O(replicas)
+        replicas; an unreachable node is forgotten only when it owns no slots.
+    type: list
+    elements: str
+  rebalance:
+    description:
+      - Even out the slots among the masters (by O(weights)), when some master is further than
+        O(threshold) percent from its share. New empty masters get slots whatever this says.
+    type: bool
+    default: false
+  weights:
+    description:
+      - With O(rebalance), a weight per master (V(host:port) to a number; 1 when not listed).
+      - A weight of 0 for a master that stays is refused; list it in O(remove_nodes) to drain it.
+    type: dict
+  threshold:
+    description: With O(rebalance), the imbalance in percent below which nothing moves.
+    type: float
+    default: 2.0
 attributes:
   check_mode:
     support: full
@@ -92,6 +125,21 @@ EXAMPLES = r'''
     login_password: "{{ redis_password }}"
   run_once: true
 
+- name: Add two nodes and let them take their share of the slots
+  creativeflow.redis.redis_cluster:
+    nodes: "{{ groups['redis_cluster'] | product(['7000', '7001']) | map('join', ':') | list }}"
+    replicas: 1
+    login_password: "{{ redis_password }}"
+  run_once: true
+
+- name: Take a host's nodes out, moving their slots to the others first
+  creativeflow.redis.redis_cluster:
+    nodes: [10.0.0.11:7000, 10.0.0.11:7001, 10.0.0.12:7000, 10.0.0.12:7001, 10.0.0.13:7000, 10.0.0.13:7001]
+    remove_nodes: [10.0.0.14:7000, 10.0.0.14:7001]
+    replicas: 1
+    login_password: "{{ redis_password }}"
+  run_once: true
+
 - name: Check the cluster from one node
   creativeflow.redis.redis_cluster:
     state: check
@@ -111,10 +159,17 @@ EXAMPLES = r'''
 
 RETURN = r'''
 plan:
-  description: The masters, their slots and their replicas (node addresses).
-  returned: when a cluster is (or would be) formed
+  description:
+    - For a new cluster, the masters, their slots and their replicas.
+    - For a formed one, the nodes joining (C(join)), the slot moves with the keys in them
+      (C(moves)), the replicas moving (C(replicas_moving)) and the nodes forgotten (C(forget)).
+  returned: with O(state=present)
   type: dict
   sample: {masters: [{node: "10.0.0.11:7000", slots: "0-5460", slot_count: 5461, replicas: ["10.0.0.12:7001"]}], same_host_replicas: 0}
+keys_moved:
+  description: Keys moved between masters.
+  returned: when slots moved
+  type: int
 consistent:
   description: All slots covered, all nodes agree, no open slot, no failing node.
   returned: except in check mode of a new cluster

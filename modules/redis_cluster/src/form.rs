@@ -22,7 +22,7 @@ const FORMING_NODE_TIMEOUT_MS: &str = "1000";
 const POLL: Duration = Duration::from_millis(20);
 
 /// A setting changed for the forming and the value to put back.
-struct Lowered {
+pub struct Lowered {
     node: usize,
     name: &'static str,
     value: String,
@@ -36,9 +36,26 @@ fn cmd(v: &mut NodeView, args: &[&str]) -> Result<(), ModuleError> {
 }
 
 fn lower(views: &mut [NodeView], layout: &Layout) -> Result<Vec<Lowered>, ModuleError> {
-    let mut saved = Vec::new();
     let masters: Vec<usize> = layout.masters.iter().map(|(i, _)| *i).collect();
+    let all: Vec<usize> = (0..views.len()).collect();
+    lower_on(views, &all, &masters)
+}
+
+/// Lowers the waiting settings on `nodes` (empty ones only: the caller says which), and
+/// `repl-diskless-sync-delay` on those of them in `masters`.
+///
+/// # Errors
+/// A refused CONFIG GET/SET.
+pub fn lower_on(
+    views: &mut [NodeView],
+    nodes: &[usize],
+    masters: &[usize],
+) -> Result<Vec<Lowered>, ModuleError> {
+    let mut saved = Vec::new();
     for (i, v) in views.iter_mut().enumerate() {
+        if !nodes.contains(&i) {
+            continue;
+        }
         let mut settings = vec![("cluster-node-timeout", FORMING_NODE_TIMEOUT_MS)];
         if masters.contains(&i) {
             settings.push(("repl-diskless-sync-delay", "0"));
@@ -73,7 +90,8 @@ fn lower(views: &mut [NodeView], layout: &Layout) -> Result<Vec<Lowered>, Module
     Ok(saved)
 }
 
-fn restore(views: &mut [NodeView], saved: &[Lowered]) -> Vec<String> {
+/// Puts back what [`lower_on`] changed; returns what could not be put back.
+pub fn restore(views: &mut [NodeView], saved: &[Lowered]) -> Vec<String> {
     let mut problems = Vec::new();
     for s in saved {
         let v = &mut views[s.node];
@@ -154,7 +172,7 @@ fn form_steps(
 }
 
 /// `CLUSTER REPLICATE`, retried while the replica has not learned its master's id yet.
-fn replicate(v: &mut NodeView, master_id: &str, deadline: Instant) -> Result<(), ModuleError> {
+pub fn replicate(v: &mut NodeView, master_id: &str, deadline: Instant) -> Result<(), ModuleError> {
     loop {
         match v.con.cmd::<String>(&["CLUSTER", "REPLICATE", master_id]) {
             Ok(_) => return Ok(()),

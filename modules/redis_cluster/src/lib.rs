@@ -10,7 +10,9 @@ pub mod check;
 pub mod desired;
 pub mod fix;
 pub mod form;
+pub mod grow;
 pub mod plan;
+pub mod reshard;
 pub mod state;
 
 use ansible_module::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome};
@@ -34,6 +36,10 @@ pub fn definition() -> ModuleDef {
             .default("present")
             .choices(&["present", "check", "fixed"]),
         Opt::float("wait_timeout").default(60.0),
+        Opt::list("remove_nodes", ArgType::Str),
+        Opt::bool("rebalance").default(false),
+        Opt::dict("weights"),
+        Opt::float("threshold").default(2.0),
     ])
     .required_if("state", "present", &["nodes"], false);
     ModuleDef {
@@ -68,63 +74,186 @@ fn is_fresh(v: &NodeView) -> bool {
     v.known_nodes() == 1 && v.myself().is_some_and(|me| me.slots.is_empty())
 }
 
+fn day_two(m: &Module, d: &desired::Desired) -> Result<grow::DayTwo, ModuleError> {
+    let mut remove = Vec::new();
+    for s in m.params.str_list("remove_nodes").unwrap_or_default() {
+        let n = desired::parse_node(&s)?;
+        if d.nodes.iter().any(|x| x.ip == n.ip && x.port == n.port) {
+            return Err(ModuleError::new(format!(
+                "`{s}` is in both nodes and remove_nodes"
+            )));
+        }
+        remove.push(n);
+    }
+    let mut weights = std::collections::BTreeMap::new();
+    if let Some(w) = m.params.get("weights").and_then(Value::as_object) {
+        for (k, v) in w {
+            let n = desired::parse_node(k)?;
+            let x = v
+                .as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .ok_or_else(|| ModuleError::new(format!("weights: `{k}` must be a number")))?;
+            weights.insert(n.label(), x);
+        }
+    }
+    let threshold = m.params.float("threshold").unwrap_or(2.0);
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        return Err(ModuleError::new(
+            "threshold must be a number of percent >= 0",
+        ));
+    }
+    Ok(grow::DayTwo {
+        replicas: d.replicas,
+        remove,
+        rebalance: m.params.flag("rebalance"),
+        weights,
+        threshold,
+    })
+}
+
 fn present(
     m: &Module,
     conn: &ConnectionParams,
     d: &desired::Desired,
     deadline: Instant,
 ) -> Result<Outcome, ModuleError> {
+    let day2 = day_two(m, d)?;
     let mut views = state::read_all(conn, &d.nodes)?;
-    let ids: BTreeSet<String> = views.iter().map(|v| v.id.clone()).collect();
-    // Already one cluster of exactly these nodes: nothing to form.
-    let formed = views
-        .iter()
-        .all(|v| v.known_nodes() == views.len() && v.nodes.iter().all(|n| ids.contains(&n.id)));
-    if formed && views.len() > 1 {
+    let mut removing = vec![false; views.len()];
+    let mut unreachable_removed: Vec<(String, bool)> = Vec::new();
+    // Nodes to remove: reachable ones join the views; a fresh one was removed already.
+    for n in &day2.remove {
+        match state::read(conn, n) {
+            Ok(v) if is_fresh(&v) => {}
+            Ok(v) => {
+                views.push(v);
+                removing.push(true);
+            }
+            Err(_) => {
+                let label = n.label();
+                let known = views.iter().find_map(|v| {
+                    v.nodes.iter().find(|k| {
+                        k.address() == label || format!("{}:{}", n.ip, n.port) == k.address()
+                    })
+                });
+                if let Some(k) = known {
+                    unreachable_removed.push((k.id.clone(), !k.slots.is_empty()));
+                }
+            }
+        }
+    }
+    let members: Vec<usize> = (0..views.len()).filter(|i| !is_fresh(&views[*i])).collect();
+    if members.is_empty() {
+        return form_new(m, conn, d, views, deadline);
+    }
+    // Every member must be in the one cluster, and every node of that cluster listed: a node
+    // known to a member but listed nowhere means these nodes are (partly) another cluster.
+    let member_ids: BTreeSet<String> = members.iter().map(|i| views[*i].id.clone()).collect();
+    for &i in &members {
+        let v = &views[i];
+        if let Some(stranger) = v.nodes.iter().find(|k| {
+            !views.iter().any(|x| x.id == k.id)
+                && !unreachable_removed.iter().any(|(id, _)| *id == k.id)
+        }) {
+            return Err(ModuleError::new(format!(
+                "node {} is in a cluster with {}, which is neither in nodes nor in remove_nodes: that is another cluster, or list every node of this one; nothing was changed",
+                v.addr.label(),
+                stranger.address()
+            )));
+        }
+        if let Some(other) = member_ids
+            .iter()
+            .find(|id| !v.nodes.iter().any(|k| &k.id == *id))
+        {
+            let o = views
+                .iter()
+                .find(|x| &x.id == other)
+                .map(|x| x.addr.label())
+                .unwrap_or_default();
+            return Err(ModuleError::new(format!(
+                "nodes {} and {o} are in different clusters; nothing was changed",
+                v.addr.label()
+            )));
+        }
+    }
+    let fresh: Vec<bool> = views.iter().map(is_fresh).collect();
+    for (i, v) in views.iter().enumerate() {
+        if fresh[i] && v.keys > 0 {
+            return Err(ModuleError::new(format!(
+                "new node {} holds {} key(s); only empty nodes join a cluster; nothing was changed",
+                v.addr.label(),
+                v.keys
+            )));
+        }
+    }
+    // A slot left open by an interrupted run is closed first.
+    let report = check::report(&views);
+    let mut fixes = Vec::new();
+    if !report.open.is_empty() {
+        if !m.check_mode {
+            let only_open = check::Report {
+                open: report.open.clone(),
+                ..check::Report::default()
+            };
+            fixes = fix::fix(&mut views, &only_open, conn, deadline)?;
+            form::wait(&mut views, deadline, "the closed slots to settle", |v| {
+                let r = check::report(v);
+                Ok(r.open.is_empty() && r.disagreeing.is_empty())
+            })?;
+        } else {
+            fixes.push(format!("would close {} open slot(s)", report.open.len()));
+        }
+    }
+    let p = grow::plan(&views, &fresh, &removing, &unreachable_removed, &day2)?;
+    let plan_json = grow::plan_json(&mut views, &p);
+    if p.is_empty() {
         let r = check::report(&views);
-        let mut o = Outcome::new(false)
-            .with("consistent", r.consistent())
-            .with("problems", r.problems())
-            .with("nodes", check::nodes_json(&views));
         if !r.consistent() {
             m.warn(format!(
                 "the cluster is formed but not healthy: {}",
                 r.problems().join("; ")
             ));
         }
-        o = o.msg(format!("the cluster of {} nodes is formed", views.len()));
-        return Ok(o);
+        return Ok(Outcome::new(!fixes.is_empty())
+            .with("plan", plan_json)
+            .with("fixes", &fixes)
+            .with("consistent", r.consistent())
+            .with("problems", r.problems())
+            .with("nodes", check::nodes_json(&views))
+            .msg(format!("the cluster of {} nodes is as asked", views.len())));
     }
-    // Every node must be empty and in no cluster: say which one is not, before touching any.
+    if m.check_mode {
+        return Ok(Outcome::new(true)
+            .with("plan", plan_json)
+            .with("fixes", &fixes)
+            .msg("would change the cluster: see plan"));
+    }
+    let keys = grow::apply(&mut views, &p, conn, deadline)?;
+    let r = check::report(&views);
+    Ok(Outcome::new(true)
+        .with("plan", plan_json)
+        .with("fixes", &fixes)
+        .with("keys_moved", keys)
+        .with("consistent", r.consistent())
+        .with("problems", r.problems())
+        .with("nodes", check::nodes_json(&views))
+        .msg(format!(
+            "{} node(s) joined, {} slot move(s) ({keys} key(s)), {} node(s) removed",
+            p.join.len(),
+            p.moves.len(),
+            p.forget.len() + p.forget_unreachable.len()
+        )))
+}
+
+fn form_new(
+    m: &Module,
+    conn: &ConnectionParams,
+    d: &desired::Desired,
+    mut views: Vec<NodeView>,
+    deadline: Instant,
+) -> Result<Outcome, ModuleError> {
+    let _ = conn;
     for v in &views {
-        if !is_fresh(v) {
-            let others: Vec<String> = v
-                .nodes
-                .iter()
-                .filter(|n| !n.is_myself())
-                .map(redis_utils::cluster::ClusterNode::address)
-                .collect();
-            let outside: Vec<&String> = others
-                .iter()
-                .filter(|a| {
-                    !d.nodes
-                        .iter()
-                        .any(|n| n.label() == **a || format!("{}:{}", n.ip, n.port) == **a)
-                })
-                .collect();
-            return Err(ModuleError::new(if outside.is_empty() {
-                format!(
-                    "node {} is already in a cluster with some of these nodes but not all; adding nodes to a formed cluster is not supported yet; nothing was changed",
-                    v.addr.label()
-                )
-            } else {
-                format!(
-                    "node {} is in another cluster (it knows {}); nothing was changed",
-                    v.addr.label(),
-                    others.join(", ")
-                )
-            }));
-        }
         if v.keys > 0 {
             return Err(ModuleError::new(format!(
                 "node {} holds {} key(s); a new cluster is formed only from empty nodes; nothing was changed",
@@ -148,7 +277,8 @@ fn present(
             layout.replicas.len()
         )));
     }
-    copy_functions(&mut views, &layout)?;
+    let masters_idx: Vec<usize> = layout.masters.iter().map(|(i, _)| *i).collect();
+    copy_functions_to(&mut views, &masters_idx)?;
     for w in form::form(&mut views, &layout, deadline)? {
         m.warn(w);
     }
@@ -166,7 +296,10 @@ fn present(
 
 /// Functions loaded on some masters are loaded on the masters that lack them, so that every
 /// shard can run them (as `redis-cli --cluster add-node` copies them to a new master).
-fn copy_functions(views: &mut [NodeView], layout: &plan::Layout) -> Result<(), ModuleError> {
+pub(crate) fn copy_functions_to(
+    views: &mut [NodeView],
+    masters: &[usize],
+) -> Result<(), ModuleError> {
     let mut libraries: Vec<(String, String)> = Vec::new();
     let mut have: Vec<BTreeSet<String>> = Vec::new();
     for v in views.iter_mut() {
@@ -194,7 +327,7 @@ fn copy_functions(views: &mut [NodeView], layout: &plan::Layout) -> Result<(), M
         }
         have.push(names);
     }
-    for (i, _) in &layout.masters {
+    for i in masters {
         for (name, code) in &libraries {
             if !have[*i].contains(name) {
                 let v = &mut views[*i];

@@ -111,6 +111,104 @@ pub fn layout(nodes: &[NodeAddr], masters: usize) -> Layout {
     }
 }
 
+/// A master's share in a rebalance: its slots now and its weight (0 drains it).
+#[derive(Clone, Debug)]
+pub struct Share {
+    pub peer: crate::reshard::Peer,
+    pub slots: Vec<u16>,
+    pub weight: f64,
+}
+
+/// The slot targets for `weights`: proportional, summing to 16384 (largest remainders first).
+#[must_use]
+pub fn targets(weights: &[f64]) -> Vec<usize> {
+    let total = usize::from(SLOTS);
+    let sum: f64 = weights.iter().sum();
+    if sum <= 0.0 {
+        return vec![0; weights.len()];
+    }
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
+    let exact: Vec<f64> = weights.iter().map(|w| w / sum * total as f64).collect();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let mut out: Vec<usize> = exact.iter().map(|x| x.floor() as usize).collect();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|a, b| {
+        (exact[*b] - exact[*b].floor())
+            .partial_cmp(&(exact[*a] - exact[*a].floor()))
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
+    let mut left = total - out.iter().sum::<usize>();
+    for i in order.into_iter().filter(|i| weights[*i] > 0.0) {
+        if left == 0 {
+            break;
+        }
+        out[i] += 1;
+        left -= 1;
+    }
+    out
+}
+
+/// The moves that bring every master to its target. With `threshold` (percent), nothing moves
+/// unless some master is further than that from its target, or a master must be drained or
+/// filled from empty (as redis-cli's `--cluster-threshold`, default 2).
+#[must_use]
+pub fn rebalance(shares: &[Share], threshold: f64) -> Vec<crate::reshard::Move> {
+    let weights: Vec<f64> = shares.iter().map(|s| s.weight).collect();
+    let target = targets(&weights);
+    let must = shares
+        .iter()
+        .zip(&target)
+        .any(|(s, t)| (*t == 0 && !s.slots.is_empty()) || (*t > 0 && s.slots.is_empty()));
+    #[allow(clippy::cast_precision_loss)]
+    let over = shares.iter().zip(&target).any(|(s, t)| {
+        let t = *t as f64;
+        t > 0.0 && ((s.slots.len() as f64 - t).abs() / t * 100.0) > threshold
+    });
+    if !must && !over {
+        return Vec::new();
+    }
+    // Surplus slots, taken from the end of each source's list (its ranges stay contiguous).
+    let mut surplus: Vec<(usize, Vec<u16>)> = Vec::new();
+    let mut deficit: Vec<(usize, usize)> = Vec::new();
+    for (i, (s, t)) in shares.iter().zip(&target).enumerate() {
+        let mut slots = s.slots.clone();
+        slots.sort_unstable();
+        if slots.len() > *t {
+            surplus.push((i, slots.split_off(*t)));
+        } else if slots.len() < *t {
+            deficit.push((i, t - slots.len()));
+        }
+    }
+    let mut moves: Vec<crate::reshard::Move> = Vec::new();
+    let mut src_iter = surplus.into_iter();
+    let mut current = src_iter.next();
+    for (dst, mut need) in deficit {
+        while need > 0 {
+            let Some((src, slots)) = current.as_mut() else {
+                break;
+            };
+            let take = need.min(slots.len());
+            let moved: Vec<u16> = slots.drain(..take).collect();
+            need -= take;
+            if !moved.is_empty() {
+                moves.push(crate::reshard::Move {
+                    from: shares[*src].peer.clone(),
+                    to: shares[dst].peer.clone(),
+                    slots: moved,
+                });
+            }
+            if slots.is_empty() {
+                current = src_iter.next();
+            }
+        }
+    }
+    moves
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +270,66 @@ mod tests {
         let l = layout(&nodes, 3);
         assert_eq!(l.replicas.len(), 3);
         assert_eq!(l.same_host_replicas, 3);
+    }
+
+    fn share(id: &str, slots: std::ops::Range<u16>, weight: f64) -> Share {
+        Share {
+            peer: crate::reshard::Peer {
+                host: "127.0.0.1".into(),
+                port: 7000,
+                id: id.into(),
+            },
+            slots: slots.collect(),
+            weight,
+        }
+    }
+
+    #[test]
+    fn rebalance_fills_new_masters_and_drains_weight_zero() {
+        let three = [
+            share("a", 0..5461, 1.0),
+            share("b", 5461..10922, 1.0),
+            share("c", 10922..16384, 1.0),
+        ];
+        // Balanced: nothing to do.
+        assert!(rebalance(&three, 2.0).is_empty());
+        // Two new empty masters: each ends up with a fifth.
+        let mut five = three.to_vec();
+        five.push(share("d", 0..0, 1.0));
+        five.push(share("e", 0..0, 1.0));
+        let moves = rebalance(&five, 2.0);
+        let to = |id: &str| {
+            moves
+                .iter()
+                .filter(|m| m.to.id == id)
+                .map(|m| m.slots.len())
+                .sum::<usize>()
+        };
+        assert!(
+            (6553..=6554).contains(&(to("d") + to("e"))),
+            "{}",
+            to("d") + to("e")
+        );
+        assert!(to("d").abs_diff(to("e")) <= 1);
+        // Every slot moves at most once, and only from its owner.
+        let mut all: Vec<u16> = moves.iter().flat_map(|m| m.slots.clone()).collect();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n);
+        // Draining: weight 0 gives everything away.
+        let mut drain = three.to_vec();
+        drain[1].weight = 0.0;
+        let moves = rebalance(&drain, 2.0);
+        assert_eq!(
+            moves
+                .iter()
+                .filter(|m| m.from.id == "b")
+                .map(|m| m.slots.len())
+                .sum::<usize>(),
+            5461
+        );
+        assert!(moves.iter().all(|m| m.to.id != "b"));
+        assert_eq!(targets(&[1.0, 1.0, 0.0]).iter().sum::<usize>(), 16384);
     }
 }
