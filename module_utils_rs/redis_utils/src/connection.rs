@@ -332,14 +332,24 @@ impl ConnectionParams {
         })
     }
 
-    /// What went wrong while connecting (TCP, TLS, AUTH, SELECT). Only here can a failure be
-    /// a refused port, a name that does not resolve or a TLS handshake: the crate reports those
-    /// as I/O errors whose text is all there is to go on.
+    /// What went wrong while connecting (TCP, TLS, AUTH, SELECT).
     fn classify_connect(&self, e: &redis::RedisError) -> ConnectionError {
-        let addr = self.address();
         if let Some(err) = self.classify_auth(e) {
             return err;
         }
+        if e.code().is_some() {
+            return self.classify_reply(e, "connect");
+        }
+        self.classify_transport(e)
+    }
+
+    /// A failure of the transport itself (no error reply from Redis): a refused port, a name that
+    /// does not resolve, a timeout, a TLS handshake (rustls handshakes on the first read or
+    /// write, so it can fail on the first command too), a closed connection. The crate reports
+    /// these as I/O errors whose text is all there is to go on; an error *reply* never comes
+    /// here, whatever its words.
+    fn classify_transport(&self, e: &redis::RedisError) -> ConnectionError {
+        let addr = self.address();
         if e.is_connection_refusal() {
             return ConnectionError::Refused { addr };
         }
@@ -348,9 +358,9 @@ impl ConnectionParams {
         }
         let text = e.to_string();
         let lower = text.to_lowercase();
-        if lower.contains("timed out")
-            || lower.contains("would block")
-            || lower.contains("temporarily unavailable")
+        if ["timed out", "would block", "temporarily unavailable"]
+            .iter()
+            .any(|w| lower.contains(w))
         {
             return self.timeout_error();
         }
@@ -377,7 +387,18 @@ impl ConnectionParams {
         {
             return ConnectionError::Resolve { addr, detail: text };
         }
-        self.classify_reply(e, "connect")
+        if e.is_connection_dropped()
+            || ["broken pipe", "connection reset", "end of file", "eof"]
+                .iter()
+                .any(|w| lower.contains(w))
+        {
+            return ConnectionError::Closed {
+                addr,
+                detail: text,
+                tls: self.tls,
+            };
+        }
+        ConnectionError::Io { addr, detail: text }
     }
 
     /// WRONGPASS / NOAUTH, by the error's kind and code.
@@ -417,21 +438,8 @@ impl ConnectionParams {
                 detail,
             };
         }
-        if e.is_timeout() {
-            return self.timeout_error();
-        }
-        if e.is_connection_dropped() || e.is_unrecoverable_error() && e.is_io_error() {
-            return ConnectionError::Closed {
-                addr,
-                detail: e.to_string(),
-                tls: self.tls,
-            };
-        }
-        if e.is_io_error() {
-            return ConnectionError::Io {
-                addr,
-                detail: e.to_string(),
-            };
+        if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() {
+            return self.classify_transport(e);
         }
         ConnectionError::Command {
             addr,
