@@ -321,7 +321,8 @@ def loose(value):
     """For results that carry live numbers (INFO, pids, latencies): numbers become their type and
     digits in strings become '#', everything else (keys, texts, booleans, structure) is kept."""
     if isinstance(value, dict):
-        return {k: loose(v) for k, v in value.items() if not k.startswith(ACCUMULATING_INFO_KEYS)}
+        return {loose(k) if re.fullmatch(r"[0-9a-f]{40}", k) else k: loose(v) for k, v in value.items()
+                if not k.startswith(ACCUMULATING_INFO_KEYS)}
     if isinstance(value, list):
         return [loose(v) for v in value]
     if isinstance(value, bool) or value is None:
@@ -329,7 +330,8 @@ def loose(value):
     if isinstance(value, (int, float)):
         return "<number>"
     if isinstance(value, str):
-        return re.sub(r"\d+", "#", value)
+        # Node ids and run ids (40 hex characters) are random per process.
+        return re.sub(r"\d+", "#", re.sub(r"\b[0-9a-f]{40}\b", "<id>", value))
     return value
 
 
@@ -393,7 +395,11 @@ def module_task_names(plays, prefix="creativeflow.redis."):
 
 
 def assert_paths(run, names, fast):
+    skipped = {r["task"] for r in run.records if r["status"] == "skipped"}
     for name in names:
+        if name in skipped:
+            # A `when:` that is false: the module does not run on either path.
+            continue
         sec = run.section(name)
         if fast:
             assert FAST_RAN in sec and FALLBACK not in sec, f"task {name!r} did not take the fast path:\n{sec}"
@@ -401,7 +407,7 @@ def assert_paths(run, names, fast):
             assert FALLBACK in sec and FAST_RAN not in sec, f"task {name!r} did not take the normal path:\n{sec}"
 
 
-def both_paths(ws, core, plays, hosts, *extra, reset=None, exact=False, env=None):
+def both_paths(ws, core, plays, hosts, *extra, reset=None, exact=False, env=None, normalize=None):
     """Runs the plays on the fast path, then (after reset()) on the normal path; returns both."""
     names = module_task_names(plays)
     assert names, "no module task in the plays"
@@ -414,6 +420,9 @@ def both_paths(ws, core, plays, hosts, *extra, reset=None, exact=False, env=None
             e["CREATIVEFLOW_REDIS_FAST_PATH"] = "false"
         run = ws.playbook(core, plays, hosts, "-vvv", *extra, env=e)
         assert_paths(run, names, fast)
+        if normalize:
+            for r in run.records:
+                r["result"] = normalize(r["result"])
         runs.append(run)
     assert_identical(runs[0], runs[1], exact=exact)
     return runs
@@ -882,7 +891,7 @@ def _name_all(tasks, prefix):
 
 
 def test_examples_cover_every_module(collection_built_here):
-    tested = {"redis_health", "redis_config", "redis_service"}
+    tested = {"redis_health", "redis_config", "redis_service", "redis_sentinel", "redis_cluster"}
     missing = set(module_names()) - tested
     assert not missing, f"add the EXAMPLES of {sorted(missing)} to the both-paths tests in tests/test_fast_path.py"
 
@@ -1063,6 +1072,120 @@ def test_redis_service_examples_identical_on_both_paths(ws):
     finally:
         if work.exists():
             stop_all()
+
+
+class Servers:
+    """Redis processes started afresh for each path on the same ports, so both runs see the
+    same state; stopped by pid."""
+
+    def __init__(self):
+        self.procs = []
+
+    def start(self, lines, port, binary="redis-server"):
+        p = RedisProc(lines, binary=binary, port=port)
+        self.procs.append(p)
+        return p
+
+    def stop(self):
+        for p in reversed(self.procs):
+            p.stop()
+        self.procs = []
+
+
+def _wait(cond, what, timeout=60):
+    deadline = time.time() + timeout
+    while not cond():
+        assert time.time() < deadline, what
+        time.sleep(0.2)
+
+
+def _sentinel_link_state(value):
+    """Sentinel flags an instance `disconnected` until its asynchronous link is up, which a
+    module reading right after MONITOR may or may not see: timing, not the path."""
+    if isinstance(value, dict):
+        return {k: [f for f in v if f != "disconnected"] if k == "flags" and isinstance(v, list) else _sentinel_link_state(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sentinel_link_state(v) for v in value]
+    return value
+
+
+def test_redis_sentinel_examples_identical_on_both_paths(ws):
+    pw = "snt-" + secrets.token_hex(8)
+    master_port, replica_port, sentinel_port = free_port(), free_port(), free_port()
+    servers = Servers()
+
+    def reset():
+        servers.stop()
+        servers.start([f"requirepass {pw}", f"masterauth {pw}"], master_port)
+        replica = servers.start([f"requirepass {pw}", f"masterauth {pw}", f"replicaof 127.0.0.1 {master_port}"], replica_port)
+        servers.start([], sentinel_port, binary="redis-sentinel")
+        _wait(lambda: "master_link_status:up" in replica.cli("INFO", "replication"), "replica sync")
+
+    ports = {26379: sentinel_port, 6379: master_port}
+    tasks = []
+    for t in _examples("redis_sentinel"):
+        args = t["creativeflow.redis.redis_sentinel"]
+        args["login_port"] = ports[args["login_port"]]
+        for m in args.get("monitors") or []:
+            m["port"] = ports[m["port"]]
+            # One Sentinel here: a quorum it can reach, so that it sees the master as up.
+            m["quorum"] = 1
+        if args.get("state") == "failover":
+            # The Sentinel needs a moment to discover the replica after MONITOR.
+            t.update({"until": "moved is succeeded", "retries": 30, "delay": 1})
+        tasks.append(t)
+    plays = play(_name_all(tasks, "example"), vars={"redis_password": pw})
+    try:
+        runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_sentinel_link_state)
+        by = {r["task"]: r for r in runs[0].records}
+        assert by["Fail the group over and wait until every Sentinel agrees"]["status"] == "ok", runs[0].out
+        assert pw not in runs[0].out and pw not in runs[1].out
+    finally:
+        servers.stop()
+
+
+def _cluster_layout_as_a_set(value):
+    """Which of the six (identical) nodes becomes a master depends on the random node ids, so
+    the per-node list is compared as a set of (normalised) nodes."""
+    if isinstance(value, dict):
+        return {k: sorted((_cluster_layout_as_a_set(n) for n in v), key=lambda n: json.dumps(loose(n), sort_keys=True))
+                if k == "nodes" and isinstance(v, list) else _cluster_layout_as_a_set(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_cluster_layout_as_a_set(v) for v in value]
+    return value
+
+
+def test_redis_cluster_examples_identical_on_both_paths(ws):
+    pw = "cls-" + secrets.token_hex(8)
+    ports = [free_port() for _ in range(6)]
+    servers = Servers()
+
+    def reset():
+        servers.stop()
+        for port in ports:
+            servers.start(["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+                           "repl-diskless-sync-delay 0", f"requirepass {pw}", f"masterauth {pw}"], port)
+
+    tasks = _examples("redis_cluster")
+    by_addr = {}
+    for t in tasks:
+        args = t["creativeflow.redis.redis_cluster"]
+        if "nodes" in args:
+            for i, node in enumerate(args["nodes"]):
+                by_addr[node] = ports[i]
+            args["nodes"] = [f"127.0.0.1:{ports[i]}" for i in range(len(args["nodes"]))]
+        if "login_host" in args:
+            args["login_port"] = by_addr[f"{args['login_host']}:{args['login_port']}"]
+            args["login_host"] = "127.0.0.1"
+    plays = play(_name_all(tasks, "example"), vars={"redis_password": pw})
+    try:
+        runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_cluster_layout_as_a_set)
+        by = {r["task"]: r for r in runs[0].records}
+        assert by["Form a cluster of six nodes, one replica per master"]["result"].get("changed") is True, runs[0].out
+        assert pw not in runs[0].out and pw not in runs[1].out
+    finally:
+        servers.stop()
 
 
 # ---------------------------------------------------------------------------------------------
