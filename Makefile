@@ -5,6 +5,7 @@
 #   make collection  stage, build and install the collection (dist/*.tar.gz,
 #                    build/ansible_collections_install)
 #   make test        cargo tests, the collection, then the pytest suite under tests/
+#   make reliability the adversarial suite tests/reliability alone (after make collection)
 #   make demo        deploy two password-protected redis instances in .demo/ with the role, show their health
 #   make demo-stop   stop the demo's instances
 #   make bench       bench/module_overhead/run.sh, bench/cluster_bootstrap/run.sh
@@ -40,7 +41,7 @@ export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_NOCOLOR := 1
 test demo demo-stop bench: export PATH := $(PYBIN):$(PATH)
 
-.PHONY: help deps build collection test demo demo-stop bench clean
+.PHONY: help deps build collection reliability test demo demo-stop bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -132,10 +133,17 @@ collection: build
 test: deps
 	$(CARGO) test --workspace
 	$(MAKE) collection
-	$(PYBIN)/pytest -q tests/
+	$(PYBIN)/pytest -q tests/ --ignore=tests/reliability
+	$(MAKE) reliability
 	$(PYBIN)/molecule test -s default
 	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
 	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
+
+# The adversarial suite of issue 8 (tests/reliability): bad input, injection, secret audit,
+# idempotence, concurrency, SIGKILL during writes, property tests; prints its case counts. Uses
+# the installed collection: run `make collection` first (make test does).
+reliability: $(DEPS_STAMP)
+	$(PYBIN)/pytest -q tests/reliability
 
 demo: deps collection
 	bash docs/demo/demo.sh

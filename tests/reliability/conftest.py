@@ -105,6 +105,8 @@ def pytest_terminal_summary(terminalreporter):
         skipped = f", {s} skipped" if s else ""
         tr.write_line(f"reliability: {fam}: {p + f} cases ({p} passed, {f} failed{skipped})")
         parts.append(f"{fam} {p + f}" + (" cases" if not parts else ""))
+    for note in harness.NOTES:
+        tr.write_line(f"reliability: {note}")
     skipped = f", {ts} skipped" if ts else ""
     tr.write_line(f"reliability: {', '.join(parts)} — {tp} passed, {tf} failed{skipped} (total {tp + tf} cases)")
 
@@ -130,9 +132,13 @@ def shared_server():
 
 
 @pytest.fixture(scope="session")
-def shared_sentinel():
-    """A password-protected redis-sentinel, for modules whose default port is Sentinel's."""
-    s = harness.Server(password="Rel-Sentinel-Pw-2c9", binary="redis-sentinel")
+def shared_sentinel(shared_server):
+    """A password-protected redis-sentinel, for modules whose default port is Sentinel's. It
+    monitors the shared server as `relm`."""
+    s = harness.Server(password="Rel-Sentinel-Pw-2c9", binary="redis-sentinel",
+                       extra=[f"sentinel monitor relm 127.0.0.1 {shared_server.port} 1",
+                              f"sentinel auth-pass relm {shared_server.password}"])
+    s.monitored = shared_server
     yield s
     s.stop()
 

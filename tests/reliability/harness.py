@@ -31,6 +31,9 @@ COLLECTION_ROOT = REPO / "build" / "ansible_collections_install"
 MODULES_DIR = COLLECTION_ROOT / "ansible_collections" / "creativeflow" / "redis" / "plugins" / "modules"
 VENV_BIN = pathlib.Path(sys.executable).parent
 
+# Lines the summary prints after the counts (tallies a family wants to show).
+NOTES = []
+
 # A payload that would open the server to anyone if it became a line of redis.conf or an ACL rule.
 PAYLOAD = "user default on nopass ~* &* +@all"
 SEPARATORS = {"LF": "\n", "CR": "\r", "CRLF": "\r\n", "NUL": "\x00"}
@@ -215,9 +218,29 @@ def run_module(name, args, cwd, check=False, diff=True, verbosity=4, timeout=20,
 # ---------------------------------------------------------------------------------------------
 # The oracle: ansible-core's own argument-spec validation, in process
 # ---------------------------------------------------------------------------------------------
-def oracle(argument_spec, params, env=None):
+CONSTRAINTS = ("mutually_exclusive", "required_together", "required_one_of", "required_if", "required_by")
+# ansible-core's wording of those constraints' errors (arg_spec.py / validation.py).
+CONSTRAINT_MESSAGES = (r"is .+ but (all|any) of the following are missing", r"parameters are mutually exclusive",
+                       r"parameters are required together", r"one of the following is required",
+                       r"missing parameter\(s\) required by")
+
+
+def spec_constraints(spec):
+    """The constraints the binary's --ansible-argspec exports (keyword arguments of
+    ArgumentSpecValidator), or None when it exports none of them."""
+    found = {k: spec[k] for k in CONSTRAINTS if spec.get(k)}
+    return found or None
+
+
+def is_constraint_error(msg):
+    import re
+    return any(re.search(p, msg or "") for p in CONSTRAINT_MESSAGES)
+
+
+def oracle(argument_spec, params, env=None, constraints=None):
     """ansible-core's ArgumentSpecValidator on `params`: (errors, validated parameters, warnings).
-    `env` replaces os.environ while it runs (the path type expands $VARS and ~)."""
+    `env` replaces os.environ while it runs (the path type expands $VARS and ~); `constraints`
+    are required_if and friends, when the module exports them."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
     saved = None
     if env is not None:
@@ -225,7 +248,7 @@ def oracle(argument_spec, params, env=None):
         os.environ.clear()
         os.environ.update(env)
     try:
-        v = ArgumentSpecValidator(copy.deepcopy(argument_spec))
+        v = ArgumentSpecValidator(copy.deepcopy(argument_spec), **copy.deepcopy(constraints or {}))
         try:
             r = v.validate(copy.deepcopy(params))
         except (OverflowError, ValueError, TypeError) as e:
@@ -429,6 +452,7 @@ class Server:
             lines.append(f"requirepass {redis_quote(str(password))}")
         lines += list(extra)
         self.conf.write_text("\n".join(lines) + "\n")
+        self.original_conf = self.conf.read_text()
         self.proc = None
         self.start()
 
@@ -466,9 +490,10 @@ class Server:
             c = self._conn()
             if self.binary != "redis-server":
                 info = c.info("server")
-                masters = c.execute_command("SENTINEL", "MASTERS")
+                keep = ("ip", "port", "quorum", "down-after-milliseconds", "failover-timeout", "parallel-syncs")
+                masters = {name: {k: m.get(k) for k in keep} for name, m in c.sentinel_masters().items()}
                 return {"alive": True, "pid": info.get("process_id"), "run_id": info.get("run_id"),
-                        "masters": sorted(str(m) for m in masters)}
+                        "masters": masters}
             # One round trip: this runs two or three times per case.
             pipe = c.pipeline(transaction=False)
             pipe.info("server")
@@ -491,7 +516,15 @@ class Server:
         self.stop(keep_dir=True)
         for pid in listening_pids(self.port):
             kill_redis_pid(pid)
+        # Sentinel rewrites its file: start again from the one it was first given.
+        self.conf.write_text(self.original_conf)
         self.start()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def stop(self, keep_dir=False):
         if self.proc is not None:

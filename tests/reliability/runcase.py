@@ -24,6 +24,9 @@ def tokens(workdir, server, fresh_port):
     t = {"@@TMP@@": str(workdir), "@@FRESHPORT@@": fresh_port}
     if server is not None and server.binary == "redis-sentinel":
         t.update({"@@SPORT@@": server.port, "@@SPW@@": server.password})
+        mon = getattr(server, "monitored", None)
+        if mon is not None:
+            t.update({"@@PORT@@": mon.port, "@@PW@@": mon.password})
     elif server is not None:
         t.update({"@@PORT@@": server.port, "@@PW@@": server.password, "@@SVCCONF@@": str(server.conf),
                   "@@SERVERDIR@@": str(server.dir)})
