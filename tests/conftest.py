@@ -15,6 +15,12 @@ REPO = pathlib.Path(__file__).resolve().parent.parent
 COLLECTIONS = REPO / "build" / "ansible_collections_install"
 MODULES_DIR = COLLECTIONS / "ansible_collections" / "creativeflow" / "redis" / "plugins" / "modules"
 VENV_BIN = pathlib.Path(sys.executable).parent
+# ANSIBLE_VENV=<venv> runs the Ansible CLIs (ansible, ansible-playbook, ansible-doc) of that venv
+# instead of the one running pytest: `make lint` uses it for the smoke test under the oldest
+# supported ansible-core (ANSIBLE_VENV=.venv-2.16).
+ANSIBLE_VENV = os.environ.get("ANSIBLE_VENV")
+ANSIBLE_BIN = pathlib.Path(ANSIBLE_VENV).resolve() / "bin" if ANSIBLE_VENV else VENV_BIN
+ANSIBLE_PYTHON = str(ANSIBLE_BIN / "python") if ANSIBLE_VENV else sys.executable
 
 
 def ansible_env(tmp_path=None):
@@ -26,7 +32,7 @@ def ansible_env(tmp_path=None):
         "ANSIBLE_LOCALHOST_WARNING": "0",
         "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
         "ANSIBLE_DEPRECATION_WARNINGS": "0",
-        "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
+        "ANSIBLE_PYTHON_INTERPRETER": ANSIBLE_PYTHON,
     })
     env.pop("REDISCLI_AUTH", None)
     if tmp_path is not None:
@@ -36,6 +42,11 @@ def ansible_env(tmp_path=None):
 
 
 def tool(name):
+    if ANSIBLE_VENV and name.startswith("ansible"):
+        path = ANSIBLE_BIN / name
+        if not path.exists():
+            raise FileNotFoundError(f"ANSIBLE_VENV={ANSIBLE_VENV}: no {path}")
+        return str(path)
     path = VENV_BIN / name
     return str(path) if path.exists() else shutil.which(name)
 

@@ -24,8 +24,10 @@ ROOT = Path(__file__).resolve().parent.parent
 COLLECTIONS_PATH = ROOT / "build" / "ansible_collections_install"
 COLLECTION = "creativeflow.redis"
 MODULE_DIR = COLLECTIONS_PATH / "ansible_collections" / "creativeflow" / "redis" / "plugins" / "modules"
-# The Ansible CLI next to the interpreter running pytest (the repo's .venv), else on PATH.
-_VENV_BIN = Path(sys.executable).parent
+# The Ansible CLI next to the interpreter running pytest (the repo's .venv), else on PATH; with
+# ANSIBLE_VENV=<venv> (see conftest.py), that venv's.
+_VENV_BIN = (Path(os.environ["ANSIBLE_VENV"]).resolve() / "bin" if os.environ.get("ANSIBLE_VENV")
+             else Path(sys.executable).parent)
 ANSIBLE_DOC = str(_VENV_BIN / "ansible-doc") if (_VENV_BIN / "ansible-doc").exists() else "ansible-doc"
 
 _NO_MODULES = "<no modules found>"
