@@ -335,7 +335,7 @@ def elf_is_static(path: Path) -> bool:
 
 def module_binaries(modules_dir: Path) -> list[tuple[str, str, int, bool]]:
     """(module, file Ansible ships, bytes, static) for every ELF module. A module may be a symlink
-    (plugins/modules/NAME -> ../../bin/NAME): Ansible follows it and ships the target file."""
+    (plugins/modules/NAME -> ../../libexec/NAME): Ansible follows it and ships the target file."""
     root = modules_dir.parent.parent
     found = []
     for path in sorted(modules_dir.iterdir()):
