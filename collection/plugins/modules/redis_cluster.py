@@ -35,7 +35,7 @@ description:
     nodes without changing anything. O(state=fixed) covers uncovered slots (with the master that
     holds their keys, else the one with the fewest slots) and closes open slots (finishing an
     interrupted move, or moving the keys back), never overwriting or dropping a key.
-  - On a formed cluster, new empty nodes in O(nodes) join it: as replicas of masters that have
+  - On a formed cluster, new empty nodes in O(nodes) join it, as replicas of masters that have
     fewer than O(replicas), otherwise as masters, which then get their share of the slots.
     Nodes in O(remove_nodes) have their slots moved away live, their replicas moved to other
     masters, and are then forgotten by every node and reset. O(rebalance=true) evens the slots
