@@ -12,7 +12,8 @@
 #   make reliability the adversarial suite tests/reliability alone (after make collection)
 #   make demo        deploy two password-protected redis instances in .demo/ with the role, show their health
 #   make demo-stop   stop the demo's instances
-#   make bench       bench/module_overhead/run.sh, bench/cluster_bootstrap/run.sh
+#   make bench       bench/module_overhead/run.sh, bench/cluster_bootstrap/run.sh, bench-ssh
+#   make bench-ssh   bench/ssh_fast_path/run.sh: the fast path over SSH at 0/5/25 ms (root)
 #   make clean       remove build output (keeps .venv and .venv-2.16)
 
 SHELL := bash
@@ -46,9 +47,9 @@ MAX_MODULE_BYTES := 4194304
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(INSTALL_DIR)
 export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_NOCOLOR := 1
-test demo demo-stop bench: export PATH := $(PYBIN):$(PATH)
+test demo demo-stop bench bench-ssh: export PATH := $(PYBIN):$(PATH)
 
-.PHONY: help deps build collection lint reliability test demo demo-stop bench clean
+.PHONY: help deps build collection lint reliability test demo demo-stop bench bench-ssh clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -186,6 +187,11 @@ demo-stop:
 bench:
 	bash bench/module_overhead/run.sh
 	bash bench/cluster_bootstrap/run.sh
+	$(if $(filter 0,$(shell id -u)),$(MAKE) bench-ssh,echo "make bench: SKIPPED bench-ssh (needs root: it starts an sshd for a throwaway user)")
+
+# Not part of make test: timings are reported, never asserted.
+bench-ssh:
+	bash bench/ssh_fast_path/run.sh
 
 clean:
 	rm -rf build dist .pytest_cache
