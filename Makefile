@@ -12,7 +12,7 @@
 #   make reliability the adversarial suite tests/reliability alone (after make collection)
 #   make demo        deploy two password-protected redis instances in .demo/ with the role, show their health
 #   make demo-stop   stop the demo's instances
-#   make bench       bench/module_overhead/run.sh, bench/cluster_bootstrap/run.sh, bench-ssh
+#   make bench       bench/module_overhead, cluster_bootstrap and cluster_rebalance (run.sh each), bench-ssh
 #   make bench-ssh   bench/ssh_fast_path/run.sh: the fast path over SSH at 0/5/25 ms (root)
 #   make clean       remove build output (keeps .venv and .venv-2.16)
 
@@ -187,6 +187,7 @@ demo-stop:
 bench:
 	bash bench/module_overhead/run.sh
 	bash bench/cluster_bootstrap/run.sh
+	bash bench/cluster_rebalance/run.sh
 	$(if $(filter 0,$(shell id -u)),$(MAKE) bench-ssh,echo "make bench: SKIPPED bench-ssh (needs root: it starts an sshd for a throwaway user)")
 
 # Not part of make test: timings are reported, never asserted.

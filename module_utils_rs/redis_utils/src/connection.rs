@@ -502,6 +502,41 @@ impl RedisConn {
         Ok(reply_to_json(v))
     }
 
+    /// Sends `commands` in one pipeline (one round trip; Redis runs them in order, and what
+    /// it does once per event-loop turn, such as saving the cluster config, happens once) and
+    /// returns each reply as JSON, or its error.
+    ///
+    /// # Errors
+    /// The connection failed; a command's own error reply is in its slot of the result.
+    pub fn pipeline(
+        &mut self,
+        commands: &[Vec<String>],
+    ) -> Result<Vec<Result<serde_json::Value, ConnectionError>>, ConnectionError> {
+        let mut p = redis::pipe();
+        // Each command's error reply comes back in its own slot instead of failing the lot.
+        p.ignore_errors();
+        for c in commands {
+            let mut cmd = redis::cmd(c.first().map_or("PING", String::as_str));
+            for a in c.iter().skip(1) {
+                cmd.arg(a.as_str());
+            }
+            p.add_command(cmd);
+        }
+        let replies: Vec<redis::RedisResult<redis::Value>> = p
+            .query(&mut self.con)
+            .map_err(|e| self.params.classify_reply(&e, "pipeline"))?;
+        Ok(replies
+            .into_iter()
+            .zip(commands)
+            .map(|(r, c)| {
+                r.map(reply_to_json).map_err(|e| {
+                    let what = c.iter().take(2).cloned().collect::<Vec<_>>().join(" ");
+                    self.params.classify_reply(&e, &what)
+                })
+            })
+            .collect())
+    }
+
     /// `INFO [section]`, parsed.
     ///
     /// # Errors

@@ -93,3 +93,28 @@ fn huge_and_negative_timeouts_are_range_errors() {
     }
     assert!(params(json!({"connect_timeout": 0.25})).is_ok());
 }
+
+#[test]
+fn a_pipeline_returns_each_reply_or_its_error() {
+    let server = RedisProcess::server(&[]);
+    let mut con = params(json!({"login_port": server.port, "login_host": "127.0.0.1"}))
+        .and_then(|p| p.connect())
+        .expect("connect");
+    let cmds: Vec<Vec<String>> = [
+        vec!["SET", "k", "v"],
+        vec!["HSET", "k", "f", "x"],
+        vec!["GET", "k"],
+    ]
+    .iter()
+    .map(|c| c.iter().map(|s| (*s).to_string()).collect())
+    .collect();
+    let r = con.pipeline(&cmds).expect("pipeline");
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0].as_ref().ok(), Some(&json!("OK")));
+    assert!(
+        r[1].as_ref().is_err_and(|e| e.code() == Some("WRONGTYPE")),
+        "{:?}",
+        r[1]
+    );
+    assert_eq!(r[2].as_ref().ok(), Some(&json!("v")));
+}

@@ -257,7 +257,7 @@ fn cmd(v: &mut NodeView, args: &[&str]) -> Result<(), ModuleError> {
         .map_err(|e| ModuleError::new(format!("node {}: {e}", v.addr.label())))
 }
 
-/// Carries the plan out. Returns the keys moved.
+/// Carries the plan out.
 ///
 /// # Errors
 /// A refused command or a wait that ran out (with what was done so far).
@@ -266,9 +266,11 @@ pub fn apply(
     p: &Plan,
     conn: &ConnectionParams,
     deadline: Instant,
-) -> Result<u64, ModuleError> {
+) -> Result<Applied, ModuleError> {
+    let t0 = Instant::now();
     // The new nodes are empty: while they join, lower what only adds waiting (as when
-    // forming), and put it back whatever happens.
+    // forming), and put it back whatever happens, and before any slot moves: a node timeout
+    // of 1 s on a master busy with MIGRATE would let its replica take over.
     let joining: Vec<usize> = p.join.iter().map(|(i, _)| *i).collect();
     let joining_masters: Vec<usize> = p
         .join
@@ -277,26 +279,27 @@ pub fn apply(
         .map(|(i, _)| *i)
         .collect();
     let saved = crate::form::lower_on(views, &joining, &joining_masters)?;
-    let result = apply_steps(views, p, conn, deadline);
+    let joined = join_steps(views, p, deadline);
     let problems = crate::form::restore(views, &saved);
-    match result {
-        Ok(k) if problems.is_empty() => Ok(k),
-        Ok(_) => Err(ModuleError::new(problems.join("; "))),
+    match joined {
+        Ok(()) if problems.is_empty() => {}
+        Ok(()) => return Err(ModuleError::new(problems.join("; "))),
         Err(mut e) => {
             if !problems.is_empty() {
                 e.msg = format!("{}; also {}", e.msg, problems.join("; "));
             }
-            Err(e)
+            return Err(e);
         }
     }
+    let t_join = t0.elapsed();
+    let mut applied = apply_steps(views, p, conn, deadline, &joining_masters)?;
+    applied.join_seconds = t_join.as_secs_f64();
+    Ok(applied)
 }
 
-fn apply_steps(
-    views: &mut Vec<NodeView>,
-    p: &Plan,
-    conn: &ConnectionParams,
-    deadline: Instant,
-) -> Result<u64, ModuleError> {
+/// Steps 1 and 2: the new nodes meet the cluster, new masters get the function libraries, new
+/// replicas follow their masters.
+fn join_steps(views: &mut [NodeView], p: &Plan, deadline: Instant) -> Result<(), ModuleError> {
     // 1. Introduce the new nodes to a member.
     if let Some(member) = (0..views.len()).find(|i| !p.join.iter().any(|(j, _)| j == i)) {
         let ip = views[member].addr.ip.to_string();
@@ -331,6 +334,17 @@ fn apply_steps(
             crate::form::replicate(&mut views[*i], &id, deadline)?;
         }
     }
+    Ok(())
+}
+
+fn apply_steps(
+    views: &mut Vec<NodeView>,
+    p: &Plan,
+    conn: &ConnectionParams,
+    deadline: Instant,
+    new_masters: &[usize],
+) -> Result<Applied, ModuleError> {
+    let t0 = Instant::now();
     // 3. Slots move.
     let masters: Vec<Peer> = views
         .iter()
@@ -338,6 +352,7 @@ fn apply_steps(
         .map(peer)
         .collect();
     let moved = crate::reshard::execute(conn, &p.moves, &masters, deadline)?;
+    let t_moves = t0.elapsed();
     // 4. Orphaned replicas follow a kept master.
     for (r, m) in &p.repoint {
         let id = views[*m].id.clone();
@@ -379,5 +394,19 @@ fn apply_steps(
         "the cluster to be ready",
         crate::form::ready,
     )?;
-    Ok(moved.keys)
+    Ok(Applied {
+        keys: moved.keys,
+        join_seconds: 0.0,
+        reshard_seconds: t_moves.as_secs_f64(),
+        settle_seconds: (t0.elapsed() - t_moves).as_secs_f64(),
+    })
+}
+
+/// What [`apply`] did, and where the time went.
+#[derive(Clone, Debug, Default)]
+pub struct Applied {
+    pub keys: u64,
+    pub join_seconds: f64,
+    pub reshard_seconds: f64,
+    pub settle_seconds: f64,
 }

@@ -228,12 +228,18 @@ fn present(
             .with("fixes", &fixes)
             .msg("would change the cluster: see plan"));
     }
-    let keys = grow::apply(&mut views, &p, conn, deadline)?;
+    let applied = grow::apply(&mut views, &p, conn, deadline)?;
+    let keys = applied.keys;
     let r = check::report(&views);
     Ok(Outcome::new(true)
         .with("plan", plan_json)
         .with("fixes", &fixes)
         .with("keys_moved", keys)
+        .with(
+            "timings",
+            json!({"join_seconds": applied.join_seconds, "reshard_seconds": applied.reshard_seconds,
+                   "settle_seconds": applied.settle_seconds}),
+        )
         .with("consistent", r.consistent())
         .with("problems", r.problems())
         .with("nodes", check::nodes_json(&views))
