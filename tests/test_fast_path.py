@@ -373,7 +373,10 @@ def differences(a, b, path="result"):
 
 def assert_identical(fast, slow, exact=False):
     a, b = comparable(fast.records, exact), comparable(slow.records, exact)
-    assert [x[:3] for x in a] == [x[:3] for x in b], f"tasks or statuses differ:\n{[x[:3] for x in a]}\n{[x[:3] for x in b]}"
+    if [x[:3] for x in a] != [x[:3] for x in b]:
+        msgs = [(x[:3], (x[3] or {}).get("msg"), y[:3], (y[3] or {}).get("msg")) for x, y in zip(a, b) if x[:3] != y[:3]]
+        raise AssertionError(f"tasks or statuses differ (fast, msg, normal, msg): {msgs}\n"
+                             f"{[x[:3] for x in a]}\n{[x[:3] for x in b]}")
     for x, y in zip(a, b):
         diff = differences(x[3], y[3]) + differences(x[4], y[4], "extra")
         assert not diff, f"task {x[0]!r} on {x[1]}: the fast path (left) and the normal path (right) differ:\n  " + \
@@ -840,6 +843,26 @@ def test_unsafe_cache_entry_is_never_run(tamper, ws, redis_pw):
         _assert_cache_entry(ws.home, "redis_health", os.geteuid())
 
 
+def test_module_digest_is_hashed_once_per_run_and_file_version(tmp_path, monkeypatch, collection_built_here):
+    fp = load_fast_path()
+    from ansible import constants as C
+    local_tmp = tmp_path / "ansible-local-1"
+    local_tmp.mkdir()
+    monkeypatch.setattr(C, "DEFAULT_LOCAL_TMP", str(local_tmp), raising=False)
+    f = tmp_path / "redis_health"
+    f.write_bytes(b"one build")
+    assert fp.module_digest(str(f)) == hashlib.sha256(b"one build").hexdigest()
+    memo = list(local_tmp.iterdir())
+    assert len(memo) == 1 and memo[0].read_text() == hashlib.sha256(b"one build").hexdigest()
+    # The memo is what the next task of the run reads (proof: a planted value comes back)...
+    memo[0].write_text("a" * 64)
+    assert fp.module_digest(str(f)) == "a" * 64
+    # ...until the file changes: another size and mtime, another key.
+    f.write_bytes(b"another build")
+    os.utime(f, ns=(1, 2))
+    assert fp.module_digest(str(f)) == hashlib.sha256(b"another build").hexdigest()
+
+
 def test_install_refuses_a_copy_with_the_wrong_hash(ws, collection_built_here):
     """The install command checks the sha256 on the host: a corrupted transfer is not cached."""
     fp = load_fast_path()
@@ -1157,27 +1180,37 @@ def _cluster_layout_as_a_set(value):
 
 
 def test_redis_cluster_examples_identical_on_both_paths(ws):
+    """The EXAMPLES' 10.0.0.x:port nodes become local nodes (one port each); the example that
+    builds its node list from groups['redis_cluster'] gets the list that template gives for
+    hosts 10.0.0.11 to .14."""
     pw = "cls-" + secrets.token_hex(8)
-    ports = [free_port() for _ in range(6)]
+    ports = {}
+
+    def local(addr):
+        if addr not in ports:
+            ports[addr] = free_port()
+        return f"127.0.0.1:{ports[addr]}"
+
+    tasks = _examples("redis_cluster")
+    for t in tasks:
+        args = t["creativeflow.redis.redis_cluster"]
+        for key in ("nodes", "remove_nodes"):
+            if isinstance(args.get(key), str) and "groups['redis_cluster']" in args[key]:
+                args[key] = [f"10.0.0.{h}:{p}" for h in (11, 12, 13, 14) for p in (7000, 7001)]
+            if isinstance(args.get(key), list):
+                args[key] = [local(a) for a in args[key]]
+        if "login_host" in args:
+            args["login_port"] = int(local(f"{args['login_host']}:{args['login_port']}").rsplit(":", 1)[1])
+            args["login_host"] = "127.0.0.1"
+    assert len(ports) >= 6, ports
     servers = Servers()
 
     def reset():
         servers.stop()
-        for port in ports:
+        for port in ports.values():
             servers.start(["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
                            "repl-diskless-sync-delay 0", f"requirepass {pw}", f"masterauth {pw}"], port)
 
-    tasks = _examples("redis_cluster")
-    by_addr = {}
-    for t in tasks:
-        args = t["creativeflow.redis.redis_cluster"]
-        if "nodes" in args:
-            for i, node in enumerate(args["nodes"]):
-                by_addr[node] = ports[i]
-            args["nodes"] = [f"127.0.0.1:{ports[i]}" for i in range(len(args["nodes"]))]
-        if "login_host" in args:
-            args["login_port"] = by_addr[f"{args['login_host']}:{args['login_port']}"]
-            args["login_host"] = "127.0.0.1"
     plays = play(_name_all(tasks, "example"), vars={"redis_password": pw})
     try:
         runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_cluster_layout_as_a_set)

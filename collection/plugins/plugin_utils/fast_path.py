@@ -141,6 +141,40 @@ def _ini_setting():
     return None
 
 
+def module_digest(path):
+    """sha256 of the module binary, hashed once per ansible run and file version.
+
+    Hashing 3 MB costs a few ms, a real share of a local task; the controller's per-run temp dir
+    (C.DEFAULT_LOCAL_TMP, 0700, made before the workers fork) keeps the digest for the other
+    tasks of the run, keyed by the file's device, inode, size and mtime. A stale entry cannot
+    do harm: the host checks the sha256 of what it receives, and a name that matches nothing
+    cached only means one more install."""
+    st = os.stat(path)
+    key = "%s\0%d:%d:%d:%d" % (path, st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+    local_tmp = getattr(C, "DEFAULT_LOCAL_TMP", None)
+    memo = None
+    if local_tmp and os.path.isdir(local_tmp):
+        memo = os.path.join(local_tmp, "creativeflow.redis-sha256-" + hashlib.sha256(key.encode()).hexdigest()[:32])
+        try:
+            with open(memo) as f:
+                digest = f.read().strip()
+            if re.match(r"^[0-9a-f]{64}$", digest):
+                return digest
+        except OSError:
+            pass
+    with open(path, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    if memo:
+        tmp = "%s.%d" % (memo, os.getpid())
+        try:
+            with open(tmp, "w") as f:
+                f.write(digest)
+            os.replace(tmp, memo)
+        except OSError:
+            pass
+    return digest
+
+
 def _sh(value):
     return shlex.quote(value)
 
@@ -396,9 +430,7 @@ class FastPathAction(NormalActionModule):
         name = os.path.basename(os.path.realpath(module_path))
         if not _MODULE_NAME_RE.match(name):
             raise Fallback("unexpected module file name %r" % name)
-        with open(module_path, "rb") as f:
-            binary = f.read()
-        digest = hashlib.sha256(binary).hexdigest()
+        digest = module_digest(module_path)
         probe = probe_command(name, digest, self._compute_environment_string())
         host = self._play_context.remote_addr
         where = "%s/%s-%s" % (CACHE_SUBDIR, name, digest[:12])
@@ -424,6 +456,10 @@ class FastPathAction(NormalActionModule):
                                % (res["rc"], _first_line(res["stderr"]) or _first_line(res["stdout"]) or "no output"))
             if attempt != "first":
                 raise Fallback("~/%s is still not usable after installing it" % where)
+            with open(module_path, "rb") as f:
+                binary = f.read()
+            if hashlib.sha256(binary).hexdigest() != digest:
+                raise Fallback("%s changed during the run" % module_path)
             self._display.vvv("creativeflow.redis fast path: caching %s (%d bytes, sha256 %s) in ~/%s of the effective user"
                               % (name, len(binary), digest, CACHE_SUBDIR), host=host)
             inst = self._cf_exec(install_command(name, digest), sudoable, binary, encoding_errors)
