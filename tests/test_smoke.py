@@ -22,6 +22,13 @@ def _run(*cmd):
     return p.returncode, p.stdout + p.stderr
 
 
+def _our_warnings(out):
+    """[WARNING]/[ERROR] lines, except the one ansible-core 2.21's `ansible-doc -t role` prints
+    about its own internal collection ansible._protomatter ("cannot detect version")."""
+    return [line for line in out.splitlines()
+            if ("[WARNING]" in line or "[ERROR]" in line) and "_protomatter" not in line]
+
+
 def test_ansible_core_version(collection_built):
     rc, out = _run(tool("ansible"), "--version")
     assert rc == 0, out
@@ -38,14 +45,14 @@ def test_ansible_doc_module(collection_built, name):
     assert MODULES, f"no module binaries in {MODULES_DIR}"
     rc, out = _run(tool("ansible-doc"), f"{COLLECTION}.{name}")
     assert rc == 0, out
-    assert "[WARNING]" not in out and "[ERROR]" not in out, out
+    assert not _our_warnings(out), out
     assert f"{COLLECTION}.{name}" in out, out
 
 
 def test_ansible_doc_role(collection_built):
     rc, out = _run(tool("ansible-doc"), "-t", "role", f"{COLLECTION}.redis_server")
     assert rc == 0, out
-    assert "[WARNING]" not in out and "[ERROR]" not in out, out
+    assert not _our_warnings(out), out
     assert "redis_server_instances" in out, out
 
 
