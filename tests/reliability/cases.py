@@ -73,7 +73,7 @@ BASES = {
                          "wait_timeout": 5, "login_password": "@@PW@@", "connect_timeout": 0.5},
              armed=True, server=True),
         Base("started", {"name": "rel-fresh", "state": "started", "config": "@@TMP@@/fresh.conf",
-                         "manager": "direct", "wait_timeout": 5, "pidfile": "@@TMP@@/fresh.pid"},
+                         "manager": "direct", "wait_timeout": 3, "pidfile": "@@TMP@@/fresh.pid"},
              files={"fresh.conf": FRESH_CONF}, focus={"user", "group"}, armed=True, fresh=True),
     ],
     "redis_health": [
@@ -187,6 +187,9 @@ def values_for(name, o):
         out += [x for x in string_values(o) if x[0] not in {v[0] for v in out}]
     if t in ("str", "path"):
         out += [("list", ["a"]), ("dict", {"a": 1})]
+    if t == "path":
+        # `~user` expansion looks the user up: with NSS modules a static binary must not crash.
+        out += [("tilde-unknown-user", "~nosuchuser_rel/x"), ("tilde-root", "~root/x"), ("dollar-unset", "$NOPE/x")]
     if o.get("choices") and t not in ("str", "path", "raw"):
         out.append(("bad-choice", "bogus-choice"))
     if name in ACCOUNT_OPTIONS:
@@ -507,7 +510,7 @@ def file_cases(module, spec, primary, bases):
             args[name] = f"@@TMP@@/special-{kind}"
             expect = "fail" if must else "robust"
             c = Case(module, home, f"{name}={kind}", args, expect,
-                     [f"{name} is a {kind}"] if must else [], setup=kind, timeout=5)
+                     [f"{name} is a {kind}"] if must else [], setup=kind, timeout=3)
             c.net_risky = _net_risky(module, path, None)
             out.append(c)
     return out

@@ -24,8 +24,6 @@ _COUNTS = collections.defaultdict(lambda: [0, 0, 0])  # passed, failed, skipped
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "family(name): the reliability family a test counts in")
-    # Before any thread or server exists: everything the suite starts inherits the namespace.
-    harness.isolate_network()
 
 
 class Cases:
@@ -114,6 +112,16 @@ def pytest_terminal_summary(terminalreporter):
 # ---------------------------------------------------------------------------------------------
 # Servers and modules
 # ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="package", autouse=True)
+def private_network():
+    """The package's tests, and every server and module they start, in a private network
+    namespace (see harness.isolate_network); the rest of a wider pytest run stays outside."""
+    entered = harness.isolate_network()
+    yield
+    if entered:
+        harness.leave_network()
+
+
 @pytest.fixture(scope="session")
 def mods():
     found = harness.modules()
@@ -122,8 +130,8 @@ def mods():
     return found
 
 
-@pytest.fixture(scope="session")
-def shared_server():
+@pytest.fixture(scope="package")
+def shared_server(private_network):
     """One password-protected redis-server that every bad-input and injection case may touch and
     none may change."""
     s = harness.Server(password="Rel-Shared-Pw-7e1")
@@ -131,8 +139,8 @@ def shared_server():
     s.stop()
 
 
-@pytest.fixture(scope="session")
-def shared_sentinel(shared_server):
+@pytest.fixture(scope="package")
+def shared_sentinel(private_network, shared_server):
     """A password-protected redis-sentinel, for modules whose default port is Sentinel's. It
     monitors the shared server as `relm`."""
     s = harness.Server(password="Rel-Sentinel-Pw-2c9", binary="redis-sentinel",

@@ -237,6 +237,9 @@ def is_constraint_error(msg):
     return any(re.search(p, msg or "") for p in CONSTRAINT_MESSAGES)
 
 
+_VALIDATORS = {}
+
+
 def oracle(argument_spec, params, env=None, constraints=None):
     """ansible-core's ArgumentSpecValidator on `params`: (errors, validated parameters, warnings).
     `env` replaces os.environ while it runs (the path type expands $VARS and ~); `constraints`
@@ -248,9 +251,13 @@ def oracle(argument_spec, params, env=None, constraints=None):
         os.environ.clear()
         os.environ.update(env)
     try:
-        v = ArgumentSpecValidator(copy.deepcopy(argument_spec), **copy.deepcopy(constraints or {}))
+        key = (json.dumps(argument_spec, sort_keys=True), json.dumps(constraints or {}, sort_keys=True))
+        v = _VALIDATORS.get(key)
+        if v is None:
+            v = _VALIDATORS[key] = ArgumentSpecValidator(copy.deepcopy(argument_spec),
+                                                         **copy.deepcopy(constraints or {}))
         try:
-            r = v.validate(copy.deepcopy(params))
+            r = v.validate(params)  # validate() works on its own deep copy
         except (OverflowError, ValueError, TypeError) as e:
             # ansible-core 2.21.5's check_type_int lets OverflowError out for "inf"/"1e400"
             # strings (int(Decimal('Infinity'))); AnsibleModule would then fail the task too.
@@ -551,13 +558,14 @@ def isolate_network():
     Redis, no DNS server), and the host's network never sees the suite. Needs root."""
     import fcntl
     import struct
-    if not hasattr(os, "unshare"):
-        ISOLATED["why"] = "Python has no os.unshare (3.12+)"
+    if not hasattr(os, "unshare") or not hasattr(os, "setns"):
+        ISOLATED["why"] = "Python has no os.unshare/os.setns (3.12+): host network"
         return False
     try:
+        ISOLATED["host_fd"] = os.open("/proc/self/ns/net", os.O_RDONLY)
         os.unshare(os.CLONE_NEWNET)
     except OSError as e:
-        ISOLATED["why"] = f"unshare(CLONE_NEWNET): {e}"
+        ISOLATED["why"] = f"unshare(CLONE_NEWNET): {e}: host network, cases that need isolation skipped"
         return False
     siocgifflags, siocsifflags, iff_up = 0x8913, 0x8914, 0x1
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -566,6 +574,15 @@ def isolate_network():
         fcntl.ioctl(s, siocsifflags, struct.pack("16sH22x", b"lo", flags | iff_up))
     ISOLATED.update(netns=True, why="private network namespace, loopback only")
     return True
+
+
+def leave_network():
+    """Back to the host's network namespace (tests after this package run there)."""
+    fd = ISOLATED.pop("host_fd", None)
+    if fd is not None:
+        os.setns(fd, os.CLONE_NEWNET)
+        os.close(fd)
+    ISOLATED["netns"] = False
 
 
 # ---------------------------------------------------------------------------------------------

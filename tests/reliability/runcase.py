@@ -97,17 +97,18 @@ def execute(case, workdir, server):
         if not res.get("warnings"):
             problems.append(f"{name} and its alias {alias} both given without a warning")
     after_srv = server.state() if server is not None else None
+    why = f" (its msg: {short(res.get('msg'), 300)})" if run.failed else ""
     # Nothing may change on a failure (nor on any armed base, which only gets failing input).
     if run.failed or case.expect == "fail" or run.result is None:
         changed = harness.diff_snapshots(before_dir, harness.snapshot_dir(workdir))
         if changed:
-            problems.append(f"files changed although the run failed: {', '.join(changed)}")
+            problems.append(f"files changed although the run failed{why}: {', '.join(changed)}")
         if server is not None and after_srv != before_srv:
-            problems.append(f"server changed although the run failed: {_state_diff(before_srv, after_srv)}")
+            problems.append(f"server changed although the run failed{why}: {_state_diff(before_srv, after_srv)}")
         if case.base.fresh:
             started = cleanup_fresh(workdir, tok)
             if started:
-                problems.append(f"a server was started although the run failed (pids {started}, killed)")
+                problems.append(f"a server was started although the run failed{why} (pids {started}, killed)")
     elif case.base.fresh:
         cleanup_fresh(workdir, tok)
     if server is not None and after_srv != before_srv:

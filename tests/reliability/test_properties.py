@@ -126,6 +126,11 @@ def _out_of_i64(v):
 def test_coercion_matches_ansible_core(module, typ, opts, mods, workdir, request, shared_server, shared_sentinel):
     if module == "none":
         pytest.fail("no modules found: run `make collection` first", pytrace=False)
+    if not harness.ISOLATED["netns"]:
+        # Random host names would be looked up in DNS on the host's network.
+        opts = [o for o in opts if "host" not in o]
+        if not opts:
+            pytest.skip("only host options of this type, and no private network namespace")
     counter = _Counter(request)
     spec = mods[module]["spec"]
     argspec = spec["argument_spec"]
@@ -151,6 +156,8 @@ def test_coercion_matches_ansible_core(module, typ, opts, mods, workdir, request
 
     def check_one(opt, raw):
         args = harness.tokens_replaced(base.args, tok)
+        if "connect_timeout" in argspec and opt != "connect_timeout":
+            args["connect_timeout"] = 0.2  # `tls: true` against the plain server waits this long
         args[opt] = raw
         errors, validated, _ = harness.oracle(argspec, args, env=env, constraints=constraints)
         run = harness.run_module(module, args, workdir, timeout=20)
