@@ -404,6 +404,84 @@ impl User {
     }
 }
 
+impl User {
+    /// [`User::same_as`] without the sanitize-payload flag: CONFIG REWRITE writes Redis' own
+    /// `default` user (which has no such flag) as a `user default` line, and every such line
+    /// starts from `reset`, which sets it.
+    #[must_use]
+    pub fn same_as_apart_from_sanitize(&self, other: &User, table: &CommandTable) -> bool {
+        let mut o = other.clone();
+        o.sanitize = self.sanitize;
+        self.same_as(&o, table)
+    }
+
+    /// Same flags, passwords and patterns, and the same command rules once spelled alike: the
+    /// rules after the last `+@all`/`-@all` (which resets them), and runs of `+cmd`/`-cmd` for
+    /// unrelated commands in one order (ACL LIST sorts them). For comparing without the running
+    /// server's command table, so `+@read` and `+get` count as different rules.
+    #[must_use]
+    pub fn same_rules(&self, other: &User) -> bool {
+        let norm = |u: &User| {
+            let mut u = u.clone();
+            for s in std::iter::once(&mut u.root).chain(u.selectors.iter_mut()) {
+                s.commands = normalized_rules(&s.commands);
+            }
+            u
+        };
+        norm(self) == norm(other)
+    }
+
+    /// [`User::same_rules`] without the sanitize-payload flag (see
+    /// [`User::same_as_apart_from_sanitize`]).
+    #[must_use]
+    pub fn same_rules_apart_from_sanitize(&self, other: &User) -> bool {
+        let mut o = other.clone();
+        o.sanitize = self.sanitize;
+        self.same_rules(&o)
+    }
+}
+
+/// Command rules in one spelling: from the last `All` on, and runs of whole-command rules
+/// sorted when no two of them touch the same command (`+config` and `-config|get` do).
+fn normalized_rules(rules: &[CommandRule]) -> Vec<CommandRule> {
+    let start = rules
+        .iter()
+        .rposition(|r| matches!(r, CommandRule::All(_)))
+        .unwrap_or(0);
+    let mut out: Vec<CommandRule> = Vec::new();
+    let mut run: Vec<CommandRule> = Vec::new();
+    let related = |a: &str, b: &str| {
+        a == b || a.starts_with(&format!("{b}|")) || b.starts_with(&format!("{a}|"))
+    };
+    let flush = |run: &mut Vec<CommandRule>, out: &mut Vec<CommandRule>| {
+        let names: Vec<&str> = run
+            .iter()
+            .filter_map(|r| match r {
+                CommandRule::Command(n, _) => Some(n.as_str()),
+                _ => None,
+            })
+            .collect();
+        let independent = names
+            .iter()
+            .enumerate()
+            .all(|(i, a)| names[i + 1..].iter().all(|b| !related(a, b)));
+        if independent {
+            run.sort_by(|a, b| format!("{a:?}").cmp(&format!("{b:?}")));
+        }
+        out.append(run);
+    };
+    for r in &rules[start..] {
+        if matches!(r, CommandRule::Command(..)) {
+            run.push(r.clone());
+        } else {
+            flush(&mut run, &mut out);
+            out.push(r.clone());
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
 fn password_hash(op: &str) -> Result<String, AclError> {
     let h = &op[1..];
     if h.len() == 64

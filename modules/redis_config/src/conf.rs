@@ -139,7 +139,8 @@ const REPEATABLE: &[&str] = &[
 
 /// The name Redis 7 files a directive under: old aliases (`slaveof`, `slave-read-only`,
 /// `hash-max-ziplist-entries`) are the same parameter as the new names.
-fn canonical(name: &str) -> String {
+#[must_use]
+pub fn canonical(name: &str) -> String {
     name.replace("slaveof", "replicaof")
         .replace("slave", "replica")
         .replace("ziplist", "listpack")

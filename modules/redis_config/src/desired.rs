@@ -4,6 +4,7 @@
 use crate::conf::{self, Dialect, Line};
 use crate::input::Request;
 use crate::render;
+use crate::replication::Replication;
 use crate::target::Target;
 use ansible_module::{Module, ModuleError};
 use serde_json::{json, Value};
@@ -21,8 +22,16 @@ pub struct Desired {
     /// The file being replaced, parsed (`None` when there is none, or Redis could not read it).
     pub old_lines: Option<Vec<Line>>,
     /// Whether the content differs from the current file (for sentinel.conf: the directives
-    /// Sentinel reads, since Sentinel re-quotes values when it rewrites its file).
+    /// Sentinel reads, since Sentinel re-quotes values when it rewrites its file; with
+    /// `replication: initial`, what the files make Redis do, set by the caller once the running
+    /// server's command table is known).
     pub content_changed: bool,
+    /// `replication: initial`: the file is compared by what it says ([`crate::compare`]), so a
+    /// directive dropped from it only counts when its value was not Redis' default.
+    pub by_directives: bool,
+    /// Warnings for the result, given once the desired state is final (a run of
+    /// `replication: initial` may render twice).
+    pub warnings: Vec<String>,
 }
 
 impl Desired {
@@ -47,12 +56,11 @@ impl Desired {
         }
         let lines = parse_rendered(&rendered)?;
         conf::refuse_control_chars(&lines).map_err(ModuleError::new)?;
+        let mut warnings = Vec::new();
         if req.validate {
             conf::validate_lines(&lines, req.dialect).map_err(ModuleError::new)?;
             conf::validate_file(&lines, req.dialect).map_err(ModuleError::new)?;
-            for w in conf::check_contradictions(&lines, req.dialect).map_err(ModuleError::new)? {
-                m.warn(w);
-            }
+            warnings = conf::check_contradictions(&lines, req.dialect).map_err(ModuleError::new)?;
         }
         if !req.allow_insecure {
             conf::check_security(&lines, req.dialect).map_err(ModuleError::new)?;
@@ -86,6 +94,8 @@ impl Desired {
             lines,
             old_lines,
             content_changed,
+            by_directives: req.replication == Replication::Initial,
+            warnings,
         })
     }
 }

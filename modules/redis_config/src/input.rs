@@ -4,6 +4,7 @@
 
 use crate::conf::{self, Dialect};
 use crate::directives;
+use crate::replication::Replication;
 use ansible_module::files;
 use ansible_module::{Module, ModuleError};
 use redis_utils::redisconf::{secrets, split_args};
@@ -19,6 +20,8 @@ pub struct Request {
     pub dialect: Dialect,
     /// `apply: live`.
     pub live: bool,
+    /// `replication`: who decides `replicaof` (see [`crate::replication`]).
+    pub replication: Replication,
     pub follow: bool,
     pub src: Option<String>,
     pub placeholders: bool,
@@ -74,6 +77,16 @@ impl Request {
         if live && dialect == Dialect::Sentinel {
             return Err(ModuleError::new("apply: live is for redis.conf; change a running Sentinel with creativeflow.redis.redis_sentinel"));
         }
+        let replication = if p.str("replication") == Some("initial") {
+            Replication::Initial
+        } else {
+            Replication::Managed
+        };
+        if replication == Replication::Initial && dialect == Dialect::Sentinel {
+            return Err(ModuleError::new(
+                "replication: initial is for redis.conf (replicaof); Sentinel keeps its own view of a failover in sentinel.conf",
+            ));
+        }
         if dialect == Dialect::Redis && !monitors.is_empty() {
             return Err(ModuleError::new(
                 "monitors apply to sentinel.conf (template: sentinel)",
@@ -104,6 +117,7 @@ impl Request {
             path: p.str("path").unwrap_or_default().to_string(),
             dialect,
             live,
+            replication,
             follow: p.flag("follow"),
             src: p.str("src").map(str::to_string),
             placeholders: p.flag("placeholders"),

@@ -20,6 +20,7 @@
 pub mod acl;
 pub mod apply;
 pub mod commands;
+pub mod compare;
 pub mod conf;
 pub mod desired;
 pub mod directives;
@@ -27,6 +28,7 @@ pub mod input;
 pub mod live;
 pub mod plan;
 pub mod render;
+pub mod replication;
 mod sha256;
 pub mod target;
 
@@ -35,8 +37,10 @@ use ansible_module::{ArgType, Module, ModuleDef, ModuleError, Opt, Outcome, Spec
 use apply::Done;
 use desired::Desired;
 use input::{Request, PROFILES};
+use live::ServerState;
 use plan::{FilePlan, Plan};
-use redis_utils::connection::{with_connection_options, RedisConn};
+use redis_utils::connection::with_connection_options;
+use replication::{Kept, Replication};
 use serde_json::json;
 use target::Target;
 
@@ -71,6 +75,9 @@ pub fn definition() -> ModuleDef {
         Opt::bool("backup").default(false),
         Opt::bool("validate").default(true),
         Opt::str("apply").default("file").choices(&["file", "live"]),
+        Opt::str("replication")
+            .default("managed")
+            .choices(&["managed", "initial"]),
         Opt::bool("allow_insecure").default(false),
     ]);
     spec = spec.required_if("placeholders", true, &["src"], false);
@@ -91,23 +98,62 @@ pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
     files::check_owner(req.owner.as_deref(), req.group.as_deref())
         .map_err(|e| ModuleError::new(e.0))?;
     let target = Target::inspect(&req.path, req.follow)?;
-    let desired = Desired::build(m, &req, &target)?;
+    let mut desired = Desired::build(m, &req, &target)?;
     let mut con = if req.live {
         Some(live::connect(m, &desired)?)
     } else {
         None
     };
-    let plan = make_plan(m, &req, &target, &desired, con.as_mut())?;
+    // `replication: initial`: the replicaof to keep decides what the file says, so the file is
+    // rendered again when it is not the task's.
+    let kept = match req.replication {
+        Replication::Managed => None,
+        Replication::Initial => {
+            let k = Kept::resolve(&req, &target, &desired, con.as_mut())?;
+            if !k.matches_task() {
+                desired = Desired::build(m, &k.request(&req), &target)?;
+            }
+            k.check_rendered(&desired)?;
+            Some(k)
+        }
+    };
+    for w in &desired.warnings {
+        m.warn(w.clone());
+    }
+    let state = match con.as_mut() {
+        Some(c) => Some(live::read_state(m, c, &desired)?),
+        None => None,
+    };
+    if kept.is_some() && !target.replaces_link {
+        if let (Some(old), Some(_)) = (&desired.old_lines, &target.old_text) {
+            let table = state
+                .as_ref()
+                .map(|s| &s.command_table)
+                .filter(|t| !t.is_empty());
+            desired.content_changed = !compare::differences(old, &desired.lines, table).is_empty();
+        }
+    }
+    let mut plan = make_plan(&req, &target, &desired, state.as_ref())?;
+    // Never REPLICAOF with `replication: initial`: the difference is reported instead.
+    let not_sent = if kept.is_some() {
+        plan.replicaof.take()
+    } else {
+        None
+    };
     let done = apply::apply(m, &req, &target, &desired, &plan, con.as_mut())?;
-    Ok(report(m, &req, &target, &desired, &plan, &done))
+    let mut out = report(m, &req, &target, &desired, &plan, &done);
+    if let Some(k) = &kept {
+        out.set("replication_source", k.source.name());
+        out.set("replication_note", k.note(&req.path, not_sent.as_ref()));
+    }
+    Ok(out)
 }
 
 fn make_plan(
-    m: &Module,
     req: &Request,
     target: &Target,
     desired: &Desired,
-    con: Option<&mut RedisConn>,
+    state: Option<&ServerState>,
 ) -> Result<Plan, ModuleError> {
     let exists = target.old_text.is_some();
     let content_changed = desired.content_changed;
@@ -121,8 +167,8 @@ fn make_plan(
         attrs_changed,
         backup: req.backup && content_changed && exists,
     };
-    let mut plan = match con {
-        Some(c) => plan::live(desired, &live::read_state(m, c, desired)?),
+    let mut plan = match state {
+        Some(s) => plan::live(desired, s),
         None => Plan::default(),
     };
     plan.file = file;

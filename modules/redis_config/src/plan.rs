@@ -11,6 +11,7 @@
 //! compared with the file being replaced.
 
 use crate::acl;
+use crate::compare;
 use crate::conf::{self, Dialect, Line};
 use crate::desired::Desired;
 use crate::directives::{self, Kind};
@@ -235,7 +236,10 @@ fn cobl_differs(desired: &str, current: &str) -> bool {
         .any(|c| cur.get(c[0]).map(String::as_str) != Some(&c[1..].join(" ")))
 }
 
-fn differs(name: &str, desired: &str, current: &str) -> bool {
+/// Whether `desired` and `current` (CONFIG GET's answer, or another file's value) are different
+/// values of `name`, units and spelling aside.
+#[must_use]
+pub fn differs(name: &str, desired: &str, current: &str) -> bool {
     let kind = directives::kind(name).unwrap_or(Kind::Text);
     match kind {
         Kind::ClientOutputBufferLimit => cobl_differs(desired, current),
@@ -281,11 +285,19 @@ pub fn live(desired: &Desired, server: &ServerState) -> Plan {
 
     // Directives dropped from the file keep their running value until the restart. Redis does
     // not say which values came from the file, so this one compares with the old file.
-    if let Some(o) = &desired.old_lines {
-        for d in desired_values(o)
-            .into_keys()
-            .filter(|k| !wanted.contains_key(k) && directives::kind(k) != Some(Kind::FileOnly))
-        {
+    // With `replication: initial` the file is compared by what it says: a file left as it is
+    // drops nothing, and a line Redis' CONFIG REWRITE added at its default value (such as
+    // `latency-tracking-info-percentiles 50 99 99.9`) changes nothing when it goes.
+    if let Some(o) = desired
+        .old_lines
+        .as_ref()
+        .filter(|_| !desired.by_directives || desired.content_changed)
+    {
+        for (d, _) in desired_values(o).into_iter().filter(|(k, v)| {
+            !wanted.contains_key(k)
+                && directives::kind(k) != Some(Kind::FileOnly)
+                && !(desired.by_directives && compare::same_as_absent(k, v))
+        }) {
             plan.restart.push(Restart::about(
                 d,
                 "removed from the file; the running value stays until a restart",
