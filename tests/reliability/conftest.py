@@ -17,6 +17,9 @@ import pytest
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import harness  # noqa: E402
 
+# hypothesis keeps caches in ./.hypothesis by default: not in the work tree.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(tempfile.gettempdir(), "rel-hypothesis"))
+
 FAMILIES = ["bad-input", "injection", "secret-audit", "idempotence", "concurrency", "sigkill",
             "coercion-property", "config-writer-property", "coverage"]
 _COUNTS = collections.defaultdict(lambda: [0, 0, 0])  # passed, failed, skipped

@@ -390,7 +390,7 @@ def _ansible_env(d):
                 "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0", "ANSIBLE_DEPRECATION_WARNINGS": "0",
                 "ANSIBLE_PYTHON_INTERPRETER": str(harness.VENV_BIN / "python"),
                 "ANSIBLE_LOCAL_TEMP": str(d / "ansible-local"), "ANSIBLE_REMOTE_TEMP": str(d / "ansible-remote"),
-                "ANSIBLE_HOME": str(d / "ansible-home")})
+                "ANSIBLE_HOME": str(d / "ansible-home"), "HOME": str(d)})
     env.pop("REDISCLI_AUTH", None)
     return env
 
