@@ -6,7 +6,9 @@
 //! One run is a pipeline of three stages, each a value the next one reads:
 //!
 //! 1. **desired state** ([`desired::Desired`]): the request ([`input::Request`]) rendered
-//!    through the template and checked the way Redis reads it;
+//!    through the template and checked the way Redis reads it; with `replication: initial`,
+//!    rendered again with the replication the server has now ([`replication::Kept`]) and
+//!    compared with the existing file by what it says ([`compare`]);
 //! 2. **plan** ([`plan::Plan`]): what differs, as `(name, desired, current)` entries for the
 //!    file, for `CONFIG SET`, for `REPLICAOF`, and for what waits for a restart; check mode
 //!    stops here and reports it;
