@@ -30,7 +30,8 @@ impl std::error::Error for FileError {}
 /// # Errors
 /// A mode that is neither octal nor symbolic.
 pub fn parse_mode(mode: &str) -> Result<u32, FileError> {
-    let m = mode.trim();
+    // No trimming: "0640\n" is not a mode.
+    let m = mode;
     if !m.is_empty() && m.chars().all(|c| c.is_digit(8)) {
         return u32::from_str_radix(m, 8)
             .ok()

@@ -40,9 +40,12 @@ impl Params {
     pub fn str(&self, k: &str) -> Option<&str> {
         self.get(k).and_then(Value::as_str)
     }
+    /// An int option. A whole number beyond i64 (Python takes any size) reads as `i64::MAX`,
+    /// so that every range check refuses it instead of seeing "unset" and the default.
     #[must_use]
     pub fn int(&self, k: &str) -> Option<i64> {
-        self.get(k).and_then(Value::as_i64)
+        self.get(k)
+            .and_then(|v| v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX)))
     }
     #[must_use]
     pub fn float(&self, k: &str) -> Option<f64> {

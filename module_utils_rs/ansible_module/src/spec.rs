@@ -58,6 +58,8 @@ pub struct Opt {
     pub elements: Option<ArgType>,
     /// Sub-options of a `dict`, or of each element of a `list` with `elements: dict`.
     pub options: Option<Spec>,
+    /// The value may hold line breaks (otherwise CR, LF and NUL are refused).
+    pub multiline: bool,
 }
 
 impl Opt {
@@ -73,6 +75,7 @@ impl Opt {
             no_log: false,
             elements: None,
             options: None,
+            multiline: false,
         }
     }
     #[must_use]
@@ -127,6 +130,12 @@ impl Opt {
     #[must_use]
     pub fn aliases(mut self, a: &[&'static str]) -> Self {
         self.aliases = a.to_vec();
+        self
+    }
+    /// Lets a str/path value hold CR and LF (and NUL): for text that is not a single line.
+    #[must_use]
+    pub fn multiline(mut self) -> Self {
+        self.multiline = true;
         self
     }
     #[must_use]
@@ -541,6 +550,30 @@ fn validate_level(
         }
     }
 
+    // No option value of type str or path (or such a list element) may hold CR, LF or NUL:
+    // they end up in redis.conf lines, Redis commands, file names or messages, where a line
+    // break splits one directive into two (issue 8: an injected `user default nopass`). An
+    // option that really takes several lines says so with `Opt::multiline()`.
+    for o in spec.options.iter().filter(|o| !o.multiline) {
+        let is_text = |ty: Option<ArgType>| matches!(ty, Some(ArgType::Str | ArgType::Path));
+        let bad = match params.get(o.name) {
+            Some(Value::String(s)) if is_text(Some(o.ty)) => s.contains(['\r', '\n', '\0']),
+            Some(Value::Array(items)) if o.ty == ArgType::List && is_text(o.elements) => items
+                .iter()
+                .any(|i| i.as_str().is_some_and(|s| s.contains(['\r', '\n', '\0']))),
+            _ => false,
+        };
+        if bad {
+            return Err(fail(
+                format!(
+                    "argument '{}' contains a line break (CR or LF) or a NUL byte, which no option of this module accepts",
+                    o.name
+                ),
+                ctx,
+            ));
+        }
+    }
+
     // Every option appears in the result, null when unset.
     let mut ordered = Map::new();
     for o in &spec.options {
@@ -696,6 +729,89 @@ pub fn coerce(ty: ArgType, v: &Value) -> Result<Value, String> {
     }
 }
 
+/// The zero of every run of Unicode decimal digits (category Nd) that Python's `int()` and
+/// `float()` accept: "１２" is 12 to ansible-core, so it is here too.
+const UNICODE_ZEROS: &[u32] = &[
+    0x0660, 0x06F0, 0x07C0, 0x0966, 0x09E6, 0x0A66, 0x0AE6, 0x0B66, 0x0BE6, 0x0C66, 0x0CE6, 0x0D66,
+    0x0DE6, 0x0E50, 0x0ED0, 0x0F20, 0x1040, 0x1090, 0x17E0, 0x1810, 0x1946, 0x19D0, 0x1A80, 0x1A90,
+    0x1B50, 0x1BB0, 0x1C40, 0x1C50, 0xA620, 0xA8D0, 0xA900, 0xA9D0, 0xA9F0, 0xAA50, 0xABF0, 0xFF10,
+    0x104A0, 0x10D30, 0x11066, 0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650,
+    0x116C0, 0x11730, 0x118E0, 0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x16A60, 0x16AC0, 0x16B50,
+    0x1D7CE, 0x1D7D8, 0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E950, 0x1FBF0,
+];
+
+/// A number as Python reads it: surrounding (Unicode) white space trimmed, every Unicode
+/// decimal digit as its ASCII digit, underscores between digits dropped.
+fn python_number_text(s: &str) -> String {
+    s.trim()
+        .chars()
+        .filter(|c| *c != '_')
+        .map(|c| {
+            let u = u32::from(c);
+            UNICODE_ZEROS
+                .iter()
+                .find(|z| (**z..**z + 10).contains(&u))
+                .and_then(|z| char::from_digit(u - z, 10))
+                .unwrap_or(c)
+        })
+        .collect()
+}
+
+/// `Decimal(text)` when it is a whole number, exactly (no float rounding): "7.0", "1e3",
+/// "2.564053882609754e+16", "9000000000000000.0".
+fn decimal_integer(t: &str) -> Option<i128> {
+    let (mantissa, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().ok()?),
+        None => (t, 0),
+    };
+    let (neg, digits) = match mantissa.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, mantissa.strip_prefix('+').unwrap_or(mantissa)),
+    };
+    let (int_part, frac_part) = digits.split_once('.').unwrap_or((digits, ""));
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let all: String = format!("{int_part}{frac_part}");
+    let point = i64::try_from(int_part.len()).ok()? + i64::from(exp);
+    let len = i64::try_from(all.len()).ok()?;
+    let (whole, rest) = if point <= 0 {
+        ("", all.as_str())
+    } else if point >= len {
+        (all.as_str(), "")
+    } else {
+        all.split_at(usize::try_from(point).ok()?)
+    };
+    if rest.bytes().any(|b| b != b'0') {
+        return None;
+    }
+    let zeros = usize::try_from((point - len).max(0)).ok()?;
+    if zeros > 40 {
+        return None;
+    }
+    let text = format!("{whole}{}", "0".repeat(zeros));
+    let v: i128 = if text.is_empty() {
+        0
+    } else {
+        text.parse().ok()?
+    };
+    Some(if neg { -v } else { v })
+}
+
+fn int_value(i: i128) -> Option<Value> {
+    if let Ok(v) = i64::try_from(i) {
+        return Some(Value::Number(Number::from(v)));
+    }
+    u64::try_from(i)
+        .ok()
+        .map(|v| Value::Number(Number::from(v)))
+}
+
 fn coerce_int(v: &Value) -> Result<Value, String> {
     let bad = |v: &Value| {
         let repr = match v {
@@ -709,9 +825,9 @@ fn coerce_int(v: &Value) -> Result<Value, String> {
         Value::Number(n) => {
             let f = n.as_f64().unwrap_or(f64::NAN);
             // Python accepts 1.0 but not 1.5 (the decimal part must be zero).
-            if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15 {
+            if f.is_finite() && f.fract() == 0.0 && f.abs() < 1.8e19 {
                 #[allow(clippy::cast_possible_truncation)]
-                Ok(Value::Number(Number::from(f as i64)))
+                int_value(f as i128).ok_or_else(|| bad(v))
             } else {
                 Err(bad(v))
             }
@@ -719,23 +835,14 @@ fn coerce_int(v: &Value) -> Result<Value, String> {
         // bool is a subclass of int in Python.
         Value::Bool(b) => Ok(Value::Number(Number::from(i64::from(*b)))),
         Value::String(s) => {
-            let t = s.trim().replace('_', "");
+            let t = python_number_text(s);
             if let Ok(i) = t.parse::<i64>() {
                 return Ok(Value::Number(Number::from(i)));
             }
             // Decimal("1e3") == 1000 and Decimal("7.0") == 7 are accepted by ansible-core.
-            match t.parse::<f64>() {
-                Ok(f)
-                    if f.is_finite()
-                        && f.fract() == 0.0
-                        && f.abs() < 9.0e15
-                        && !t.to_ascii_lowercase().contains("inf") =>
-                {
-                    #[allow(clippy::cast_possible_truncation)]
-                    Ok(Value::Number(Number::from(f as i64)))
-                }
-                _ => Err(bad(v)),
-            }
+            decimal_integer(&t)
+                .and_then(int_value)
+                .ok_or_else(|| bad(v))
         }
         other => Err(bad(other)),
     }
@@ -751,11 +858,7 @@ fn coerce_float(v: &Value) -> Result<Value, String> {
     let f = match v {
         Value::Number(n) => n.as_f64().ok_or_else(err)?,
         Value::Bool(b) => f64::from(u8::from(*b)),
-        Value::String(s) => s
-            .trim()
-            .replace('_', "")
-            .parse::<f64>()
-            .map_err(|_| err())?,
+        Value::String(s) => python_number_text(s).parse::<f64>().map_err(|_| err())?,
         _ => return Err(err()),
     };
     Number::from_f64(f).map(Value::Number).ok_or_else(err)
@@ -852,18 +955,18 @@ pub fn expand_path(s: &str) -> String {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
     };
+    // Through crate::accounts, never glibc's getpwnam: in a static binary that crashes for a
+    // name NSS must look up elsewhere (`~unknownuser` was a SIGSEGV).
     let home = if user.is_empty() {
         std::env::var("HOME").ok().or_else(|| {
-            nix::unistd::User::from_uid(nix::unistd::getuid())
+            crate::accounts::user(&nix::unistd::getuid().as_raw().to_string())
                 .ok()
-                .flatten()
-                .map(|u| u.dir.to_string_lossy().into_owned())
+                .map(|u| u.home.to_string_lossy().into_owned())
         })
     } else {
-        nix::unistd::User::from_name(user)
+        crate::accounts::user(user)
             .ok()
-            .flatten()
-            .map(|u| u.dir.to_string_lossy().into_owned())
+            .map(|u| u.home.to_string_lossy().into_owned())
     };
     match home {
         Some(h) => format!("{}{tail}", h.trim_end_matches('/')),
@@ -1250,5 +1353,50 @@ mod tests {
         ] {
             assert_eq!(py_str(&json!(f)), want, "{f}");
         }
+    }
+
+    #[test]
+    fn line_breaks_and_nul_are_refused_in_text_options() {
+        // See: issue 8 item 1 (and the adversarial suite: CR/LF/NUL in options a run does not
+        // even use, such as ca_certs).
+        let s = Spec::new(vec![
+            Opt::str("host"),
+            Opt::path("ca"),
+            Opt::list("names", ArgType::Str),
+            Opt::str("body").multiline(),
+        ]);
+        for bad in [
+            json!({"host": "a\nb"}),
+            json!({"ca": "/x\r"}),
+            json!({"names": ["ok", "b\u{0}"]}),
+        ] {
+            assert!(
+                err(&s, bad.clone()).contains("contains a line break"),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            ok(&s, json!({"body": "two\nlines"}))["body"],
+            json!("two\nlines")
+        );
+    }
+
+    #[test]
+    fn numbers_as_python_reads_them() {
+        let s = Spec::new(vec![Opt::int("n"), Opt::float("f")]);
+        assert_eq!(
+            ok(&s, json!({"n": "9000000000000000.0"}))["n"],
+            json!(9_000_000_000_000_000_i64)
+        );
+        assert_eq!(
+            ok(&s, json!({"n": "2.564053882609754e+16"}))["n"],
+            json!(25_640_538_826_097_540_i64)
+        );
+        assert_eq!(ok(&s, json!({"n": "\u{ff11}\u{ff12}"}))["n"], json!(12));
+        assert_eq!(ok(&s, json!({"n": "\u{0663}"}))["n"], json!(3));
+        assert_eq!(ok(&s, json!({"n": "1e3"}))["n"], json!(1000));
+        assert!(err(&s, json!({"n": "1.5"})).contains("cannot be converted to an int"));
+        assert!(err(&s, json!({"n": "1e-3"})).contains("cannot be converted to an int"));
+        assert_eq!(ok(&s, json!({"f": "\u{ff11}.5"}))["f"], json!(1.5));
     }
 }

@@ -220,12 +220,18 @@ impl ConnectionParams {
         // `login_password: ""` means no password (as for redis-cli and community.general): a
         // server without one must not get AUTH "" (issue 8 item 13).
         let nonempty = |k: &str| p.str(k).filter(|s| !s.is_empty()).map(str::to_string);
+        let db = p.int("login_db").unwrap_or(0);
+        if !(0..=1_000_000).contains(&db) {
+            return Err(ConnectionError::Config {
+                detail: format!("login_db must be a database number of 0 or more, got {db}"),
+            });
+        }
         Ok(ConnectionParams {
             host: p.str("login_host").unwrap_or("localhost").to_string(),
             port,
             user: nonempty("login_user"),
             password: nonempty("login_password"),
-            db: p.int("login_db").unwrap_or(0),
+            db,
             tls: p.flag("tls"),
             validate_certs: p.bool("validate_certs").unwrap_or(true),
             ca_certs: p.str("ca_certs").map(str::to_string),
