@@ -326,6 +326,54 @@ pub fn utc_stamp(secs: u64) -> String {
     )
 }
 
+/// Reads a regular file as text. A FIFO, device, socket or directory is refused before it is
+/// opened (reading a FIFO blocks forever; a device is never a config file), and the open itself
+/// does not block, in case the path changes in between.
+///
+/// # Errors
+/// Not a regular file, unreadable, or not UTF-8; the message names `what` and the path.
+pub fn read_regular_file(path: &Path, what: &str) -> Result<String, FileError> {
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let meta = std::fs::metadata(path)
+        .map_err(|e| FileError(format!("cannot read {what} `{}`: {e}", path.display())))?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        let kind = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_char_device() {
+            "a character device"
+        } else if ft.is_block_device() {
+            "a block device"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        return Err(FileError(format!(
+            "{what} `{}` is not a regular file ({kind})",
+            path.display()
+        )));
+    }
+    let mut f = OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| FileError(format!("cannot read {what} `{}`: {e}", path.display())))?;
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return Err(FileError(format!(
+            "{what} `{}` is not a regular file",
+            path.display()
+        )));
+    }
+    let mut s = String::new();
+    f.read_to_string(&mut s)
+        .map_err(|e| FileError(format!("cannot read {what} `{}`: {e}", path.display())))?;
+    Ok(s)
+}
+
 /// Creates `path`'s file if missing, for tests of the "file exists" paths.
 ///
 /// # Errors
@@ -523,5 +571,21 @@ mod tests {
             assert!(check_owner(None, Some(big)).is_err());
         }
         assert_eq!(std::fs::read_to_string(&p).expect("read"), "old");
+    }
+
+    #[test]
+    fn reading_refuses_fifos_and_devices_without_hanging() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let fifo = dir.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        let e = read_regular_file(&fifo, "src").expect_err("fifo");
+        assert!(e.0.contains("is not a regular file (a FIFO)"), "{e}");
+        let f = dir.path().join("ok");
+        std::fs::write(&f, "port 1\n").expect("write");
+        assert_eq!(
+            read_regular_file(&f, "src").ok().as_deref(),
+            Some("port 1\n")
+        );
     }
 }

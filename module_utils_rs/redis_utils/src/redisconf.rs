@@ -2,6 +2,12 @@
 //! (redis_config validates and compares with it, redis_service finds ports, pidfiles and
 //! passwords with it), and one list of the values in such a file that are secrets.
 
+/// C's `isspace()` in the "C" locale, which Redis' `sdssplitargs` uses: ASCII white space only.
+/// A no-break space (U+00A0) is part of a value to Redis, not a separator.
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
 /// Splits one config line like Redis' `sdssplitargs`. `None` on unbalanced quotes.
 #[must_use]
 pub fn split_args(line: &str) -> Option<Vec<String>> {
@@ -9,7 +15,7 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
     let mut out = Vec::new();
     let mut i = 0;
     loop {
-        while i < chars.len() && chars[i].is_whitespace() {
+        while i < chars.len() && is_c_space(chars[i]) {
             i += 1;
         }
         if i >= chars.len() {
@@ -45,7 +51,7 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
                     }
                     Some('"') => {
                         // The closing quote must be followed by a space or the end.
-                        if chars.get(i + 1).is_some_and(|n| !n.is_whitespace()) {
+                        if chars.get(i + 1).is_some_and(|n| !is_c_space(*n)) {
                             return None;
                         }
                         i += 1;
@@ -61,7 +67,7 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
                         cur.push('\'');
                     }
                     Some('\'') => {
-                        if chars.get(i + 1).is_some_and(|n| !n.is_whitespace()) {
+                        if chars.get(i + 1).is_some_and(|n| !is_c_space(*n)) {
                             return None;
                         }
                         i += 1;
@@ -72,7 +78,7 @@ pub fn split_args(line: &str) -> Option<Vec<String>> {
             } else {
                 match c {
                     None => break,
-                    Some(ch) if ch.is_whitespace() => break,
+                    Some(ch) if is_c_space(ch) => break,
                     Some('"') => inq = true,
                     Some('\'') => insq = true,
                     Some(ch) => cur.push(ch),
@@ -117,7 +123,7 @@ pub fn parse(text: &str) -> Result<Vec<Line>, String> {
         let Some((name, rest)) = args.split_first() else {
             continue;
         };
-        let raw_value = t[t.find(char::is_whitespace).unwrap_or(t.len())..]
+        let raw_value = t[t.find(is_c_space).unwrap_or(t.len())..]
             .trim()
             .to_string();
         lines.push(Line {

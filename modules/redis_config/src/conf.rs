@@ -418,9 +418,10 @@ pub fn default_user_is_open(lines: &[Line], dialect: Dialect) -> Result<bool, St
         return Ok(open);
     }
     if let Some(file) = value_of(lines, "aclfile").filter(|f| !f.is_empty()) {
-        let text = std::fs::read_to_string(&file).map_err(|e| {
-            format!("cannot read aclfile `{file}` ({e}) to check that its `default` user needs a password")
-        })?;
+        let text = ansible_module::files::read_regular_file(std::path::Path::new(&file), "aclfile")
+            .map_err(|e| {
+                format!("{e}: it is read to check that its `default` user needs a password")
+            })?;
         let acl_lines: Vec<Line> = text
             .lines()
             .filter_map(|t| parse(t).ok())

@@ -104,8 +104,8 @@ fn render_request(req: &Request, monitors: &[Value]) -> Result<String, ModuleErr
     let (name, source) = match &req.src {
         Some(src) => (
             src.clone(),
-            std::fs::read_to_string(src)
-                .map_err(|e| ModuleError::new(format!("cannot read src `{src}`: {e}")))?,
+            ansible_module::files::read_regular_file(std::path::Path::new(src), "src")
+                .map_err(|e| ModuleError::new(e.0))?,
         ),
         None => match req.dialect {
             Dialect::Redis => ("redis.conf.j2".into(), render::REDIS_TEMPLATE.to_string()),

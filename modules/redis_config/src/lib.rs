@@ -96,6 +96,9 @@ pub fn definition() -> ModuleDef {
 /// Bad input, a config Redis would refuse, a server that cannot be reached, or a failed step
 /// (with its live changes undone).
 pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
+    // The connection options are checked even when this run does not connect (`apply: file`):
+    // a port of 70000 is bad input whether or not it is used.
+    redis_utils::connection::ConnectionParams::from_params(&m.params)?;
     let req = Request::from_module(m)?;
     files::check_owner(req.owner.as_deref(), req.group.as_deref())
         .map_err(|e| ModuleError::new(e.0))?;

@@ -94,6 +94,19 @@ fn monitor(v: &Value) -> Result<DesiredMonitor, ModuleError> {
     let ctx = |k: &str| format!("monitors[{name}].{k}");
     let host = p.str("host").unwrap_or_default().to_string();
     check_word(&ctx("host"), &host)?;
+    // An IP address or a host name, as SENTINEL MONITOR takes it; anything else would only be
+    // refused by Sentinel after the plan has started.
+    if host.len() > 253
+        || !host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'))
+    {
+        return Err(ModuleError::new(format!(
+            "{} `{}` is not an IP address or a host name",
+            ctx("host"),
+            host.chars().take(64).collect::<String>().escape_debug()
+        )));
+    }
     let get = |k: &str| p.get(k).cloned().unwrap_or(Value::Null);
     let auth_user = p.str("auth_user").map(str::to_string);
     if let Some(u) = &auth_user {

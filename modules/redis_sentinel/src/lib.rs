@@ -170,6 +170,11 @@ fn present(
         if d.auth_pass.is_some() || cur.is_none() {
             verify_master(conn, d, host, port)?;
         }
+        // A monitor that never failed over and is asked to watch another address is
+        // re-created there: that address must work before the old monitor is removed.
+        if cur.is_some_and(|c| c.config_epoch == 0 && (c.host != d.host || c.port != d.port)) {
+            verify_master(conn, d, &d.host, d.port)?;
+        }
         if let Some(c) = cur {
             let f = facts(con, c)?;
             all_facts.insert(d.name.clone(), json!(f.sentinel_authenticated));

@@ -314,13 +314,12 @@ fn bad_line(file: &Path, text: &str) -> ConfigError {
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            ConfigError::Missing(path.to_path_buf())
-        } else {
-            ConfigError::Unreadable(path.to_path_buf(), e.to_string())
-        }
-    })
+    if !path.exists() {
+        return Err(ConfigError::Missing(path.to_path_buf()));
+    }
+    // A FIFO would block the module forever and a device is never a config file.
+    ansible_module::files::read_regular_file(path, "config")
+        .map_err(|e| ConfigError::Unreadable(path.to_path_buf(), e.0))
 }
 
 /// The files an `include` argument names: one path, or (Redis 7) a pattern with `*` / `?` in its

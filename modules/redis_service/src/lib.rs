@@ -158,6 +158,9 @@ fn choose_manager(m: &Module, want: &Desired) -> Result<Manager, ModuleError> {
 /// Bad options, a missing config file or binary, or the service could not be brought to the
 /// wanted state (the message says why).
 pub fn service(m: &Module) -> Result<Outcome, ModuleError> {
+    // Every option is checked before anything happens: a bad login_host must not be found out
+    // only after the server was started.
+    redis_utils::connection::ConnectionParams::from_params(&m.params)?;
     let want = Desired::from_module(m)?;
     let manager = choose_manager(m, &want)?;
     let mut secrets: BTreeSet<String> = m.no_log_values().clone();
