@@ -13,7 +13,7 @@
 #     /usr/bin/python3 with redis-py, reachable by the throwaway SSH user (the controller's
 #     Python lives under /root);
 #   - the installed collection in build/ansible_collections_install (`make collection` if it
-#     is missing or has no action plugins);
+#     is missing or has no action plugins), copied into the run's work dir;
 #   - bench.py then starts a redis-server, an sshd for a throwaway user and the delay proxies,
 #     and removes all of them at the end.
 # Knobs: BENCH_SSH_DELAYS ("0 5 25"), BENCH_SSH_N (3), BENCH_SSH_TASKS (11), BENCH_KEEP=1.
@@ -115,5 +115,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+# A snapshot of the installed collection: one build for the whole run, whatever `make collection`
+# does meanwhile (it removes and reinstalls build/ansible_collections_install).
+mkdir -p "$WORK/collections/ansible_collections"
+cp -a "$INSTALL_DIR/ansible_collections/creativeflow" "$WORK/collections/ansible_collections/"
+[[ -f $WORK/collections/ansible_collections/creativeflow/redis/plugins/action/redis_health.py ]] ||
+    die "the collection snapshot in $WORK/collections is incomplete (was make collection running?)"
+
 BENCH_REPO="$REPO" BENCH_WORK="$WORK" BENCH_VENV="$BENCH_VENV" BENCH_TARGET_PY="$TARGET_VENV/bin/python" \
-    BENCH_COLLECTIONS="$INSTALL_DIR" "$BENCH_VENV/bin/python" "$HERE/bench.py"
+    BENCH_COLLECTIONS="$WORK/collections" "$BENCH_VENV/bin/python" "$HERE/bench.py"
