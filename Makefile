@@ -167,6 +167,7 @@ test: deps
 	$(PYBIN)/molecule test -s default
 	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
 	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
+	$(if $(filter 0,$(shell id -u)),$(PYBIN)/molecule test -s sentinel,echo "make test: SKIPPED molecule test -s sentinel (needs root: it boots systemd-nspawn containers)")
 
 # The adversarial suite of issue 8 (tests/reliability): bad input, injection, secret audit,
 # idempotence, concurrency, SIGKILL during writes, property tests; prints its case counts. Uses
