@@ -4,6 +4,7 @@
 //! `is-active` / `is-enabled` answers, so it is unit-tested without a live systemd (this sandbox
 //! and CI have none). [`Systemctl`] runs the commands.
 
+use crate::Ctx;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -223,6 +224,121 @@ impl Systemctl {
     }
 }
 
+/// Whether running `commands` starts the server (start or restart).
+#[must_use]
+pub fn starts(commands: &[Vec<String>]) -> bool {
+    commands
+        .iter()
+        .any(|c| matches!(c.first().map(String::as_str), Some("start" | "restart")))
+}
+
+/// The unit a process runs in, from its cgroup (`redis-server.service`, `cf-x.scope`).
+#[must_use]
+pub fn unit_of(pid: i32) -> Option<String> {
+    unit_in_cgroup(&std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?)
+}
+
+fn unit_in_cgroup(cgroup: &str) -> Option<String> {
+    cgroup.lines().find_map(|line| {
+        let last = line.rsplit('/').next()?;
+        (last.ends_with(".service") || last.ends_with(".scope")).then(|| last.to_string())
+    })
+}
+
+/// Before `systemctl start|restart`: the instance's ports must be free, or held only by the
+/// unit's own process (`main_pid`, about to be restarted). Direct mode's check, with the holder's
+/// unit named too, so that a port conflict fails with its cause before anything was started
+/// (the unit would otherwise fail, be restarted by Restart=on-failure, and fail again).
+///
+/// # Errors
+/// A port is held by another process; the message names it.
+pub fn ports_free(ctx: &Ctx, main_pid: Option<i32>) -> Result<(), String> {
+    crate::direct::preflight::ports_free(ctx, main_pid).map_err(|msg| with_units(&msg))
+}
+
+/// Adds `, unit <name>` to every "pid N (`cmd`)" of a message whose process runs in a unit.
+fn with_units(msg: &str) -> String {
+    let mut out = String::new();
+    let mut rest = msg;
+    while let Some(i) = rest.find("pid ") {
+        let (head, tail) = rest.split_at(i + 4);
+        out.push_str(head);
+        let digits: String = tail.chars().take_while(char::is_ascii_digit).collect();
+        let after = &tail[digits.len()..];
+        out.push_str(&digits);
+        match (
+            digits.parse::<i32>().ok().and_then(unit_of),
+            after.strip_prefix(" (`"),
+        ) {
+            (Some(unit), Some(cmd_on)) if cmd_on.contains("`)") => {
+                let end = cmd_on.find("`)").unwrap_or(0);
+                out.push_str(&format!(" (`{}`, unit {unit})", &cmd_on[..end]));
+                rest = &cmd_on[end + 2..];
+            }
+            _ => rest = after,
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The instance's logfile size now: what a start writes after it explains a failure.
+#[must_use]
+pub fn log_offset(ctx: &Ctx) -> Option<u64> {
+    crate::direct::logs::logfile(ctx)
+        .and_then(|l| std::fs::metadata(l).ok())
+        .map(|m| m.len())
+}
+
+/// Why a unit did not start, as direct mode says it: a port held by another process (named),
+/// the instance's own log since the start (Redis writes "Address already in use", a bad
+/// dataset and the like there, not to the journal), then the unit's journal lines (what Redis
+/// printed before its log was open, and systemd's view).
+#[must_use]
+pub fn start_failure(ctx: &Ctx, unit: &str, log_start: Option<u64>) -> String {
+    let mut out = String::new();
+    if let Err(held) = ports_free(ctx, Systemctl::find().ok().and_then(|sc| sc.main_pid(unit))) {
+        out.push('\n');
+        out.push_str(&held);
+    }
+    out.push_str(&crate::direct::logs::tail(ctx, None, log_start));
+    let journal = Systemctl::journal_tail(unit, 20);
+    if !journal.is_empty() {
+        out.push_str(&format!(
+            "\nLast journal lines of {unit}:\n{}",
+            journal.join("\n")
+        ));
+    }
+    out
+}
+
+impl Systemctl {
+    /// The config file the unit starts the server with: the first argument of its ExecStart
+    /// (`systemctl show -p ExecStart`: `{ path=... ; argv[]=/usr/bin/redis-server /etc/redis/x.conf ... ; ... }`).
+    #[must_use]
+    pub fn exec_start_config(&self, unit: &str) -> Option<std::path::PathBuf> {
+        let out = self
+            .run(&[
+                "show".into(),
+                "-p".into(),
+                "ExecStart".into(),
+                "--value".into(),
+                unit.into(),
+            ])
+            .ok()
+            .filter(|o| o.success)?;
+        exec_start_config(&out.stdout)
+    }
+}
+
+fn exec_start_config(show: &str) -> Option<std::path::PathBuf> {
+    let argv = show.split("argv[]=").nth(1)?.split(" ;").next()?;
+    argv.split_whitespace()
+        .nth(1)
+        .filter(|a| a.starts_with('/'))
+        .map(std::path::PathBuf::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -326,6 +442,45 @@ mod tests {
                 "state {state:?}, enabled {want:?}, unit {cur:?}"
             );
         }
+    }
+
+    #[test]
+    fn config_path_from_exec_start() {
+        let show = "{ path=/usr/bin/redis-server ; argv[]=/usr/bin/redis-server /srv/redis/etc/main.conf --supervised systemd --daemonize no ; ignore_errors=no ; start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }";
+        assert_eq!(
+            exec_start_config(show),
+            Some(std::path::PathBuf::from("/srv/redis/etc/main.conf"))
+        );
+        assert_eq!(exec_start_config(""), None);
+    }
+
+    #[test]
+    fn units_from_cgroups() {
+        assert_eq!(
+            unit_in_cgroup("0::/system.slice/redis-server.service\n").as_deref(),
+            Some("redis-server.service")
+        );
+        assert_eq!(
+            unit_in_cgroup("1:name=systemd:/system.slice/cf-squatter.service\n0::/system.slice/cf-squatter.service").as_deref(),
+            Some("cf-squatter.service")
+        );
+        assert_eq!(
+            unit_in_cgroup("0::/user.slice/user-0.slice/session-1.scope").as_deref(),
+            Some("session-1.scope")
+        );
+        assert_eq!(unit_in_cgroup("0::/"), None);
+        assert_eq!(
+            with_units("in use by pid x (`y`); z"),
+            "in use by pid x (`y`); z"
+        );
+    }
+
+    #[test]
+    fn start_and_restart_start() {
+        let c = |v: &str| vec![v.to_string(), U.to_string()];
+        assert!(starts(&[c("enable"), c("start")]));
+        assert!(starts(&[c("restart")]));
+        assert!(!starts(&[c("stop"), c("disable")]));
     }
 
     #[test]

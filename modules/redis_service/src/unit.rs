@@ -14,7 +14,9 @@ use ansible_module::ModuleError;
 pub fn run(ctx: &mut Ctx) -> Result<Report, ModuleError> {
     let sc = Systemctl::find().map_err(ModuleError::new)?;
     let unit = unit_name(ctx.want.kind.program(), &ctx.want.name);
-    let expected = unit_config_path(ctx.want.kind, &ctx.want.name);
+    let expected = sc
+        .exec_start_config(&unit)
+        .unwrap_or_else(|| unit_config_path(ctx.want.kind, &ctx.want.name));
     if let Some(c) = ctx.want.config_path() {
         if c != expected {
             ctx.warn(&format!(
@@ -65,10 +67,17 @@ pub fn run(ctx: &mut Ctx) -> Result<Report, ModuleError> {
         };
         return Ok(r);
     }
+    let log_start = crate::systemd::log_offset(ctx);
+    if crate::systemd::starts(&commands) {
+        crate::systemd::ports_free(ctx, sc.main_pid(&unit)).map_err(|msg| {
+            let mut r = ctx.report("systemd");
+            fill(ctx, &mut r, &cur);
+            r.into_error(&msg, &ctx.secrets)
+        })?;
+    }
     for c in &commands {
         let out = sc.run(c).map_err(ModuleError::new)?;
         if !out.success {
-            let journal = Systemctl::journal_tail(&unit, 20);
             let mut r = ctx.report("systemd");
             let now = sc.status(&unit).unwrap_or_else(|_| cur.clone());
             fill(ctx, &mut r, &now);
@@ -81,11 +90,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Report, ModuleError> {
                 } else {
                     &out.stderr
                 },
-                if journal.is_empty() {
-                    String::new()
-                } else {
-                    format!("\nLast journal lines of {unit}:\n{}", journal.join("\n"))
-                }
+                crate::systemd::start_failure(ctx, &unit, log_start)
             );
             return Err(r.into_error(&msg, &ctx.secrets));
         }

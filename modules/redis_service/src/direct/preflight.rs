@@ -43,7 +43,7 @@ pub fn check(ctx: &Ctx, steps: &[Step]) -> Result<Option<PathBuf>, ModuleError> 
 
 /// Bind-probes every address/port the instance will listen on. With `allow_pid`, a port held
 /// only by that process (the instance about to be restarted) is fine.
-fn ports_free(ctx: &Ctx, allow_pid: Option<i32>) -> Result<(), String> {
+pub fn ports_free(ctx: &Ctx, allow_pid: Option<i32>) -> Result<(), String> {
     let Some(cfg) = &ctx.want.config else {
         return Ok(());
     };
