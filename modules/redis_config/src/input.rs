@@ -298,6 +298,30 @@ fn check_monitors(monitors: &[Value]) -> Result<(), ModuleError> {
             )));
         }
         seen.push(name);
+        // The ranges redis-sentinel itself accepts (sentinel.c reads them as positive ints).
+        for (k, min) in [
+            ("port", 1),
+            ("quorum", 1),
+            ("down_after_milliseconds", 1),
+            ("failover_timeout", 1),
+            ("parallel_syncs", 1),
+        ] {
+            let v = &m[k];
+            if v.is_null() {
+                continue;
+            }
+            let n = v.as_i64().or_else(|| v.as_u64().map(|_| i64::MAX));
+            let max = if k == "port" {
+                65_535
+            } else {
+                i64::from(i32::MAX)
+            };
+            if !n.is_some_and(|n| (min..=max).contains(&n)) {
+                return Err(ModuleError::new(format!(
+                    "monitors[{i}].{k} must be between {min} and {max}, got {v}"
+                )));
+            }
+        }
     }
     Ok(())
 }

@@ -58,6 +58,13 @@ pub fn health(m: &Module) -> Result<Outcome, ModuleError> {
                 "{p} must not be negative, got {v}"
             )));
         }
+        // Beyond i32 no threshold means anything (and 2**63 would wrap in comparisons).
+        if let Some(v) = m.params.int(p).filter(|v| *v > i64::from(i32::MAX)) {
+            return Err(ModuleError::new(format!(
+                "{p} must be at most {}, got {v}",
+                i32::MAX
+            )));
+        }
     }
     let conn = ConnectionParams::from_params(&m.params)?;
     let requested = m.params.str_list("checks");
