@@ -188,8 +188,9 @@ fn issue_8_item_1_line_breaks_never_reach_the_file() {
             assert_eq!(code, 1, "{extra}: {v}");
             assert!(
                 // The contract layer refuses CR/LF/NUL in any str option before the module's own
-            // check sees it; either message is the refusal this test is about.
-            msg(&v).contains(want) || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
+                // check sees it; either message is the refusal this test is about.
+                msg(&v).contains(want)
+                    || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
                 "{extra}: want {want:?}, got {}",
                 msg(&v)
             );
@@ -276,7 +277,8 @@ fn issue_8_item_1_line_breaks_never_reach_sentinel_conf() {
         assert!(
             // The contract layer refuses CR/LF/NUL in any str option before the module's own
             // check sees it; either message is the refusal this test is about.
-            msg(&v).contains(want) || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
+            msg(&v).contains(want)
+                || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
             "{extra}: want {want:?}, got {}",
             msg(&v)
         );
@@ -542,7 +544,8 @@ fn issue_8_item_12_validation_gaps_are_closed() {
         assert!(
             // The contract layer refuses CR/LF/NUL in any str option before the module's own
             // check sees it; either message is the refusal this test is about.
-            msg(&v).contains(want) || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
+            msg(&v).contains(want)
+                || msg(&v).contains("contains a line break (CR or LF) or a NUL byte"),
             "{settings}: want {want:?}, got {}",
             msg(&v)
         );
