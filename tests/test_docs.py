@@ -267,3 +267,13 @@ def test_examples_use_fqcn_and_known_options(name):
         unknown = sorted(set(args) - known)
         assert not unknown, f"{label} uses options the module does not have: {unknown}"
     assert uses_module, f"{fqcn}: no EXAMPLES task calls `{fqcn}`"
+
+
+def test_readme_role_example_is_the_systemd_scenarios_playbook():
+    """molecule/systemd/readme_example.yml is the README's redis_server example, copied unchanged:
+    the scenario runs exactly what a reader copies."""
+    repo = Path(__file__).resolve().parent.parent
+    readme = (repo / "README.md").read_text()
+    section = readme.split("\n## Role: redis_server\n", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("\n```\n", 1)[0] + "\n"
+    assert (repo / "molecule" / "systemd" / "readme_example.yml").read_text() == block
