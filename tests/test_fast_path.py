@@ -838,9 +838,9 @@ def test_unsafe_cache_entry_is_never_run(tamper, ws, redis_pw):
     assert not pwned.exists(), f"the tampered cache entry ({tamper}) was run"
     res = run.result("health 1")["result"]
     assert "evil" not in res and res["status"] == "ok", res
-    # Replaced by the genuine binary (or the task fell back without running it).
-    if FAST_RAN in run.out:
-        _assert_cache_entry(ws.home, "redis_health", os.geteuid())
+    # Replaced by the genuine binary, which then ran.
+    assert FAST_CACHING in run.out and FAST_RAN in run.out, run.out
+    _assert_cache_entry(ws.home, "redis_health", os.geteuid())
 
 
 def test_module_digest_is_hashed_once_per_run_and_file_version(tmp_path, monkeypatch, collection_built_here):
