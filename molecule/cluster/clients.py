@@ -116,7 +116,10 @@ def dbsize(node: str) -> int:
 def nodes(node: str) -> list[dict]:
     """CLUSTER NODES as one node sees it."""
     res = []
-    for line in single(node).execute_command("CLUSTER NODES").splitlines():
+    c = single(node)
+    # redis-py parses CLUSTER NODES into a dict; the raw lines keep flags and slots as Redis says.
+    c.set_response_callback("CLUSTER NODES", lambda r, **kw: r)
+    for line in c.execute_command("CLUSTER NODES").splitlines():
         f = line.split()
         flags = f[2].split(",")
         res.append({
