@@ -109,20 +109,16 @@ fn write_target(path: &Path, follow: bool) -> Result<PathBuf, FileError> {
     )))
 }
 
-/// Refuses to replace anything but a regular file (or, without `follow`, a symlink, which is
-/// replaced by the file as ansible.builtin.template does). A FIFO, device node, socket or
-/// directory at `path` is an error: replacing /dev/null by a config file, or blocking on a FIFO,
-/// is never what the task meant (issue 8 item 8).
-fn check_replaceable(path: &Path) -> Result<(), FileError> {
+/// What a file that is not a regular file is, for messages: "a FIFO", "a character device", ...
+#[must_use]
+pub fn file_kind(ft: std::fs::FileType) -> &'static str {
     use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else {
-        return Ok(());
-    };
-    let ft = meta.file_type();
-    let what = if ft.is_file() || ft.is_symlink() {
-        return Ok(());
+    if ft.is_file() {
+        "a regular file"
     } else if ft.is_dir() {
         "a directory"
+    } else if ft.is_symlink() {
+        "a symbolic link"
     } else if ft.is_char_device() {
         "a character device"
     } else if ft.is_block_device() {
@@ -133,7 +129,22 @@ fn check_replaceable(path: &Path) -> Result<(), FileError> {
         "a socket"
     } else {
         "not a file"
+    }
+}
+
+/// Refuses to replace anything but a regular file (or, without `follow`, a symlink, which is
+/// replaced by the file as ansible.builtin.template does). A FIFO, device node, socket or
+/// directory at `path` is an error: replacing /dev/null by a config file, or blocking on a FIFO,
+/// is never what the task meant (issue 8 item 8).
+fn check_replaceable(path: &Path) -> Result<(), FileError> {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return Ok(());
     };
+    let ft = meta.file_type();
+    if ft.is_file() || ft.is_symlink() {
+        return Ok(());
+    }
+    let what = file_kind(ft);
     Err(FileError(format!(
         "`{}` is not a regular file ({what}); nothing was written",
         path.display()
@@ -334,27 +345,14 @@ pub fn utc_stamp(secs: u64) -> String {
 /// Not a regular file, unreadable, or not UTF-8; the message names `what` and the path.
 pub fn read_regular_file(path: &Path, what: &str) -> Result<String, FileError> {
     use std::io::Read;
-    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     let meta = std::fs::metadata(path)
         .map_err(|e| FileError(format!("cannot read {what} `{}`: {e}", path.display())))?;
-    let ft = meta.file_type();
-    if !ft.is_file() {
-        let kind = if ft.is_dir() {
-            "a directory"
-        } else if ft.is_fifo() {
-            "a FIFO"
-        } else if ft.is_char_device() {
-            "a character device"
-        } else if ft.is_block_device() {
-            "a block device"
-        } else if ft.is_socket() {
-            "a socket"
-        } else {
-            "not a file"
-        };
+    if !meta.is_file() {
         return Err(FileError(format!(
-            "{what} `{}` is not a regular file ({kind})",
-            path.display()
+            "{what} `{}` is not a regular file ({})",
+            path.display(),
+            file_kind(meta.file_type())
         )));
     }
     let mut f = OpenOptions::new()

@@ -57,6 +57,13 @@ fn text(m: &Map<String, Value>, k: &str) -> String {
     }
 }
 
+/// `s_down`/`o_down` or `disconnected`: not usable right now.
+fn down(flags: &BTreeSet<String>) -> bool {
+    ["s_down", "o_down", "disconnected"]
+        .iter()
+        .any(|f| flags.contains(*f))
+}
+
 fn flags(m: &Map<String, Value>) -> BTreeSet<String> {
     text(m, "flags")
         .split(',')
@@ -89,9 +96,7 @@ impl Monitor {
     /// `s_down`/`o_down` or `disconnected`: the master is not usable right now.
     #[must_use]
     pub fn is_down(&self) -> bool {
-        ["s_down", "o_down", "disconnected"]
-            .iter()
-            .any(|f| self.flags.contains(*f))
+        down(&self.flags)
     }
 }
 
@@ -111,9 +116,7 @@ impl Peer {
 
     #[must_use]
     pub fn is_down(&self) -> bool {
-        ["s_down", "o_down", "disconnected"]
-            .iter()
-            .any(|f| self.flags.contains(*f))
+        down(&self.flags)
     }
 }
 

@@ -10,7 +10,6 @@ use ansible_module::files::{self, FileAttrs, FileError};
 use ansible_module::ModuleError;
 use std::fs;
 use std::io::ErrorKind;
-use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -30,20 +29,6 @@ pub struct Target {
     pub replaces_link: bool,
     /// What the file holds now (read through a symlink); `None` when there is no file.
     pub old_text: Option<String>,
-}
-
-fn kind_of(ft: fs::FileType) -> &'static str {
-    if ft.is_char_device() {
-        "a character device"
-    } else if ft.is_block_device() {
-        "a block device"
-    } else if ft.is_fifo() {
-        "a FIFO"
-    } else if ft.is_socket() {
-        "a socket"
-    } else {
-        "not a file"
-    }
 }
 
 /// Follows a chain of symlinks, also when the last one points at nothing yet.
@@ -91,7 +76,7 @@ fn read_regular(p: &Path, shown: &Path) -> Result<Option<String>, ModuleError> {
         return Err(ModuleError::new(format!(
             "`{}` is not a regular file ({}); refusing to read or replace it",
             shown.display(),
-            kind_of(meta.file_type())
+            ansible_module::files::file_kind(meta.file_type())
         )));
     }
     fs::read_to_string(p)
