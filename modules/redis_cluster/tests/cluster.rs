@@ -133,8 +133,9 @@ fn bad_input_fails_before_any_node_is_changed() {
             json!({"nodes": ([addrs(&nodes[..5]), vec!["127.0.0.1:1".to_string()]].concat())}),
             "node 127.0.0.1:1",
         ),
+        (json!({"nodes": ["127.0.0.1:7000\nX"]}), "line break"),
         (
-            json!({"nodes": ["127.0.0.1:7000\nX"]}),
+            json!({"nodes": ["127.0.0.1:7000 X"]}),
             "white space or a control character",
         ),
     ];
