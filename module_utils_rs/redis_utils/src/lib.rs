@@ -23,6 +23,8 @@ pub mod cluster;
 pub mod connection;
 pub mod info;
 pub mod redisconf;
+pub mod reply_json;
 pub mod sentinel;
+pub mod targets;
 #[cfg(feature = "testing")]
 pub mod testing;
