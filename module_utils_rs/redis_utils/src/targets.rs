@@ -193,6 +193,12 @@ fn cluster_targets(
     conn: &ConnectionParams,
     masters_only: bool,
 ) -> Result<Vec<Target>, TargetError> {
+    if conn.db != 0 {
+        return Err(TargetError::Options(format!(
+            "a Redis Cluster has only database 0, login_db is {}",
+            conn.db
+        )));
+    }
     let mut con = conn.connect()?;
     let nodes = match cluster::nodes(&mut con) {
         Ok(n) => n,
@@ -226,10 +232,8 @@ fn cluster_targets(
             } else {
                 n.host.as_str()
             };
-            let mut params = conn.for_node(host, n.port);
-            params.db = 0;
             Target {
-                params,
+                params: conn.for_node(host, n.port),
                 role: if n.is_master() { "master" } else { "replica" }.into(),
                 node_id: Some(n.id.clone()),
             }
