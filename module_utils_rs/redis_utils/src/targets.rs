@@ -221,26 +221,46 @@ fn cluster_targets(
             failing.join(", ")
         )));
     }
-    let mut out: Vec<Target> = nodes
-        .iter()
-        .filter(|n| n.is_master() || !masters_only)
-        .map(|n| {
-            // A node that has not learnt its own address yet shows an empty host; it is the
-            // one we asked.
-            let host = if n.host.is_empty() {
-                conn.host.as_str()
-            } else {
-                n.host.as_str()
-            };
-            Target {
-                params: conn.for_node(host, n.port),
-                role: if n.is_master() { "master" } else { "replica" }.into(),
-                node_id: Some(n.id.clone()),
-            }
-        })
-        .collect();
+    let mut out = Vec::new();
+    for n in &nodes {
+        // A node that has not learnt its own address yet shows an empty host; it is the one we
+        // asked.
+        let host = if n.host.is_empty() {
+            conn.host.as_str()
+        } else {
+            n.host.as_str()
+        };
+        let params = conn.for_node(host, n.port);
+        // Each node's own word on its role: right after a cluster is formed or a failover,
+        // the seed's gossip can still show a replica as a (slotless) master, or the reverse.
+        let role = own_role(&params)?;
+        if masters_only && role != "master" {
+            continue;
+        }
+        out.push(Target {
+            params,
+            role,
+            node_id: Some(n.id.clone()),
+        });
+    }
     out.sort_by_key(|t| (t.role != "master", t.params.host.clone(), t.params.port));
     Ok(out)
+}
+
+/// `master` or `replica`, by the node's `ROLE`.
+fn own_role(p: &ConnectionParams) -> Result<String, TargetError> {
+    let mut con = p.connect()?;
+    let v = con.cmd_json(&["ROLE"])?;
+    Ok(match v.get(0).and_then(serde_json::Value::as_str) {
+        Some("master") => "master".into(),
+        Some("slave") => "replica".into(),
+        other => {
+            return Err(TargetError::Topology(format!(
+                "{} answers ROLE with {other:?}",
+                p.address()
+            )))
+        }
+    })
 }
 
 #[cfg(test)]
