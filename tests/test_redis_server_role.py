@@ -1,4 +1,5 @@
 """The redis_server role: bad input fails clearly and leaves running servers untouched."""
+import os
 import socket
 
 import yaml
@@ -79,10 +80,17 @@ def test_maxmemory_change_is_live_and_port_change_restarts_only_that_instance(pl
         assert "RUNNING HANDLER" not in out, "a maxmemory change must not restart anything"
         assert {n: (tmp_path / f"run/redis/{n}.pid").read_text().strip() for n in "ab"} == pids
         inst[1]["port"] = b2
-        rc, out = playbook(_play(tmp_path, inst, redis_server_maxmemory_mb=48))
+        # -vvv prints every loop item and registered result: the password must be in none.
+        rc, out = playbook(_play(tmp_path, inst, redis_server_maxmemory_mb=48), "-vvv")
         assert rc == 0, out
+        assert PW not in out, "the password is printed at -vvv"
         assert (tmp_path / "run/redis/a.pid").read_text().strip() == pids["a"]
         assert (tmp_path / "run/redis/b.pid").read_text().strip() != pids["b"]
+        # The old server is stopped, not left running beside the new one (it was, before: the
+        # instance was started on the new port before the restart handler ran).
+        assert not os.path.exists(f"/proc/{pids['b']}"), out[out.find("RUNNING HANDLER"):][:6000]
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", b)) != 0, "something still listens on the old port"
         rc, out = playbook(_play(tmp_path, inst, redis_server_maxmemory_mb=48))
         assert rc == 0 and "changed=0" in out, out
     finally:
