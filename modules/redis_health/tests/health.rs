@@ -179,8 +179,15 @@ fn master_with_replica_and_sentinel() {
     assert_eq!(last["status"], json!("ok"), "{last}");
     assert_eq!(last["replication"]["master_port"], json!(master.port));
 
-    let (v, code) =
-        run(&json!({"login_port": master.port, "login_password": PW, "min_replicas": 1}));
+    // The master's view lags the replica's: under load CI saw `wait_bgsave` here after the
+    // replica already said its link was up. Poll it too.
+    let (mut v, mut code) = (Value::Null, 0);
+    let online = poll_until(Duration::from_secs(20), || {
+        (v, code) =
+            run(&json!({"login_port": master.port, "login_password": PW, "min_replicas": 1}));
+        v["replication"]["replicas"][0]["state"] == json!("online")
+    });
+    assert!(online, "the master never saw its replica online: {v}");
     assert_eq!(code, 0, "{v}");
     let replicas = &v["replication"]["replicas"];
     assert_eq!(replicas[0]["port"], json!(replica.port), "{v}");
