@@ -68,6 +68,23 @@ def test_port_in_use_fails_clearly_and_leaves_running_instances_untouched(playbo
         _stop(playbook, tmp_path, ["b", "a"])
 
 
+def test_a_listener_on_another_address_of_the_same_port_is_no_clash(playbook, tmp_path):
+    # Hosts in one network namespace (the cluster scenario) each listen on their own address with
+    # the same port: the re-run of a converge failed on its neighbours' listeners.
+    b = free_port()
+    holder = socket.socket()
+    holder.bind(("127.0.0.2", b))
+    holder.listen(1)
+    try:
+        rc, out = playbook(_play(tmp_path, [{"name": "b", "port": b, "bind": "127.0.0.1"}]))
+        assert rc == 0, out
+        rc, out = playbook(_play(tmp_path, [{"name": "b", "port": b, "bind": "127.0.0.2"}]))
+        assert rc != 0 and f"port 127.0.0.2:{b} is already in use by pid" in out, out
+    finally:
+        holder.close()
+        _stop(playbook, tmp_path, ["b"])
+
+
 def test_maxmemory_change_is_live_and_port_change_restarts_only_that_instance(playbook, tmp_path):
     a, b, b2 = free_port(), free_port(), free_port()
     inst = [{"name": "a", "port": a}, {"name": "b", "port": b, "replicaof": f"127.0.0.1 {a}"}]
