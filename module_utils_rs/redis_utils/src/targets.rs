@@ -247,6 +247,40 @@ fn cluster_targets(
     Ok(out)
 }
 
+/// The cluster hash slot of a key (CRC16/XMODEM of the key, or of its `{hash tag}` when the
+/// braces hold at least one character, modulo 16384), as Redis computes it (cluster.c
+/// `keyHashSlot`). Keys of one multi-key command must share a slot.
+#[must_use]
+pub fn key_slot(key: &[u8]) -> u16 {
+    let hashed = key
+        .iter()
+        .position(|&b| b == b'{')
+        .and_then(|open| {
+            let rest = &key[open + 1..];
+            rest.iter()
+                .position(|&b| b == b'}')
+                .filter(|&close| close > 0)
+                .map(|close| &rest[..close])
+        })
+        .unwrap_or(key);
+    crc16(hashed) % cluster::SLOTS
+}
+
+fn crc16(data: &[u8]) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in data {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc
+}
+
 /// `master` or `replica`, by the node's `ROLE`.
 fn own_role(p: &ConnectionParams) -> Result<String, TargetError> {
     let mut con = p.connect()?;
@@ -277,6 +311,21 @@ mod tests {
         ));
         let m = v.as_object().cloned().unwrap_or_default();
         Params(validate(&spec, &m).map(|v| v.params).unwrap_or_default())
+    }
+
+    #[test]
+    fn key_slots_as_redis_computes_them() {
+        assert_eq!(crc16(b"123456789"), 0x31C3);
+        // The examples of the CLUSTER KEYSLOT documentation and redis-cli's redirections; the
+        // integration tests of redis_keys compare with a real server's CLUSTER KEYSLOT too.
+        assert_eq!(key_slot(b"somekey"), 11058);
+        assert_eq!(key_slot(b"foo{hash_tag}"), 2515);
+        assert_eq!(key_slot(b"foo"), 12182);
+        assert_eq!(key_slot(b"bar"), 5061);
+        assert_eq!(key_slot(b"{user1000}.following"), key_slot(b"user1000"));
+        // Empty braces: the whole key is hashed.
+        assert_eq!(key_slot(b"{}x"), crc16(b"{}x") % 16384);
+        assert_eq!(key_slot(b"a{b}{c}"), key_slot(b"b"));
     }
 
     #[test]

@@ -243,6 +243,44 @@ fn filter(con: &mut RedisConn, d: &Desired, keys: Vec<String>) -> Result<Vec<Str
     Ok(out)
 }
 
+/// UNLINKs `keys` in commands of at most `batch` keys, in one pipeline (one round trip). On a
+/// cluster node the keys of one command must share a hash slot (else CROSSSLOT), so there is
+/// one command per slot.
+fn unlink(
+    con: &mut RedisConn,
+    keys: &[String],
+    batch: usize,
+    cluster: bool,
+) -> Result<u64, ModuleError> {
+    let mut groups: Vec<Vec<&String>> = Vec::new();
+    if cluster {
+        let mut by_slot: std::collections::BTreeMap<u16, Vec<&String>> = Default::default();
+        for k in keys {
+            by_slot
+                .entry(targets::key_slot(k.as_bytes()))
+                .or_default()
+                .push(k);
+        }
+        groups.extend(by_slot.into_values());
+    } else {
+        groups.push(keys.iter().collect());
+    }
+    let mut cmds = Vec::new();
+    for g in &groups {
+        for chunk in g.chunks(batch) {
+            let mut c = Vec::with_capacity(chunk.len() + 1);
+            c.push("UNLINK".to_string());
+            c.extend(chunk.iter().map(|k| (*k).clone()));
+            cmds.push(c);
+        }
+    }
+    let mut deleted = 0;
+    for r in con.pipeline(&cmds)? {
+        deleted += r?.as_u64().unwrap_or(0);
+    }
+    Ok(deleted)
+}
+
 /// SCAN, filter, list and (unless `dry`) UNLINK on one target.
 fn sweep(
     t: &Target,
@@ -321,22 +359,18 @@ fn sweep(
         if room > 0 {
             listed.extend(describe(&mut con, &keys[..room], &node)?);
         }
-        if d.delete && !dry {
-            for chunk in keys.chunks(d.batch) {
-                let mut args = vec!["UNLINK"];
-                args.extend(chunk.iter().map(String::as_str));
-                let started = Instant::now();
-                let n: i64 = con.cmd(&args).map_err(|e| {
-                    ModuleError::new(format!(
-                        "{e}; deleted before it on {node}: {} keys",
-                        rep.deleted
-                    ))
-                })?;
-                rep.longest_unlink_ms = rep
-                    .longest_unlink_ms
-                    .max(started.elapsed().as_secs_f64() * 1000.0);
-                rep.deleted += u64::try_from(n).unwrap_or(0);
-            }
+        if d.delete && !dry && !keys.is_empty() {
+            let started = Instant::now();
+            let n = unlink(&mut con, &keys, d.batch, t.node_id.is_some()).map_err(|e| {
+                ModuleError::new(format!(
+                    "{e}; deleted before it on {node}: {} keys",
+                    rep.deleted
+                ))
+            })?;
+            rep.longest_unlink_ms = rep
+                .longest_unlink_ms
+                .max(started.elapsed().as_secs_f64() * 1000.0);
+            rep.deleted += n;
         }
         if cursor == "0" {
             break;
