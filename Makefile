@@ -190,6 +190,7 @@ bench:
 	bash bench/cluster_bootstrap/run.sh
 	bash bench/cluster_rebalance/run.sh
 	bash bench/sentinel_failover/run.sh
+	bash bench/lua_rate_limiter/run.sh
 	$(if $(filter 0,$(shell id -u)),$(MAKE) bench-ssh,echo "make bench: SKIPPED bench-ssh (needs root: it starts an sshd for a throwaway user)")
 
 # Not part of make test: timings are reported, never asserted.

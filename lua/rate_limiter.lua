@@ -97,18 +97,16 @@ end
 
 -- Sliding window log: a sorted set with one member per admitted request, scored by the
 -- server's time in microseconds; exact. The window is (now - window, now]. Members are
--- "<micros>-<count>": within one microsecond the count only grows, and the time used never goes
--- below the newest entry's (a clock stepped back), so no two requests share a member.
+-- "<micros>-<count>" (count after this request): two requests in the same microsecond see
+-- different counts, requests in different microseconds differ in the first part, so no two
+-- requests share a member. (Only a clock stepped back onto the very microsecond of an entry
+-- still in the window, with the same count, could meet one; no extra read is spent on that.)
 local function sliding_log(keys, args)
   local limit, window, cost = parse(keys, args)
   if not limit then return redis.error_reply(window) end
   local key = keys[1]
   local window_us = window * 1000
   local now = now_us()
-  local newest = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
-  if newest[2] and tonumber(newest[2]) > now then
-    now = tonumber(newest[2])
-  end
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_us)
   local count = redis.call('ZCARD', key)
   if count + cost > limit then
