@@ -37,17 +37,17 @@ description:
     C([allowed (1|0), remaining, retry_after_ms (-1 when allowed), reset_ms]).
     C(remaining) is what may still pass now. C(retry_after_ms) is when a denied request would
     pass. C(reset_ms) is when the key is back to empty. A denied request is not counted.
-    O(cost) defaults to 1, may be 0 to read the state, and is refused above the limit.
+    C(cost) defaults to 1, may be 0 to read the state, and is refused above the limit.
     The clock is the server's (C(TIME), or the key's own expiry), expiry is in milliseconds, and
     only C(KEYS[1]) is touched, so a hash tag such as C(rl:{user42}) routes it in a cluster."
-  - "C(ratelimit_fixed_window): a counter that lives O(window_ms) from its window's first request.
+  - "C(ratelimit_fixed_window): a counter that lives C(window_ms) from its window's first request.
     One string per key. Up to twice the limit can pass around a window edge."
   - "C(ratelimit_sliding_log): exact. A sorted set with one member per admitted request, unique
     even for requests in the same microsecond. Memory grows with the limit."
   - "C(ratelimit_sliding_window): the previous window's count weighted by its overlap, plus the
     current one. Approximate, one string per key."
   - "C(ratelimit_gcra): a token bucket as GCRA. One integer per key. A full bucket holds the limit
-    and refills over O(window_ms), so a burst on a fresh key admits exactly the limit."
+    and refills over C(window_ms), so a burst on a fresh key admits exactly the limit."
   - "B(session_operations) (library C(session)). Sessions are hashes with a TTL, and the TTL is
     given in seconds and set in milliseconds in the same atomic step.
     C(FCALL session_create 1 <key> <ttl_s> <field> <value> [...]) returns 1 when created and 0
@@ -111,7 +111,7 @@ options:
       - With O(mode=function), what to do when the library is loaded with other code. With
         V(true) it is replaced (C(FUNCTION LOAD REPLACE)). With V(false) the task fails and
         changes nothing, because the library may belong to another application.
-      - Not used with O(mode=script): a script is known by the SHA1 of its code.
+      - Not used with O(mode=script), where a script is known by the SHA1 of its code.
     type: bool
     default: false
   targets:
