@@ -92,6 +92,9 @@ options:
       - V(script) puts the code into the script cache for C(EVALSHA). The cache is per server, is
         not persisted or replicated, and is empty after a restart. Applications should fall back
         to C(EVAL) on a C(NOSCRIPT) error, as redis clients do.
+      - A library file of your own works with V(script) only when it has the same shim as the
+        collection's (see the description). Otherwise its C(redis.register_function) calls fail
+        when C(EVALSHA) runs it.
     type: str
     default: function
     choices: [function, script]
