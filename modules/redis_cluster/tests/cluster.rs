@@ -435,8 +435,33 @@ fn masters_slots(v: &Value) -> Vec<u64> {
 fn grows_and_shrinks_live_without_losing_a_key() {
     let nodes: Vec<RedisProcess> = (0..8).map(|_| node()).collect();
     let six = &nodes[..6];
-    assert_eq!(run(&args(six, json!({})))["consistent"], json!(true));
+    let v = run(&args(six, json!({})));
+    assert_eq!(v["consistent"], json!(true));
     write_keys(nodes[0].port, "key:", 3000);
+    // A function library on the masters (FUNCTION LOAD is per node in a cluster): a new master
+    // must get it when it joins (issue 12), or FCALL fails on the slots moved onto it.
+    let lib =
+        "#!lua name=cfgrow\nredis.register_function('cfgrow_ping', function() return 'pong' end)";
+    for n in v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["role"] == json!("master"))
+    {
+        let port: u16 = n["node"]
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let node = six
+            .iter()
+            .find(|p| p.port == port)
+            .expect("a master of the six");
+        assert!(reply(node, &["FUNCTION", "LOAD", lib]).contains("cfgrow"));
+    }
     // Grow: two empty nodes join, one as a master (slots move onto it), one as its replica.
     let mut grow = args(&nodes, json!({}));
     grow["_ansible_check_mode"] = json!(true);
@@ -461,6 +486,14 @@ fn grows_and_shrinks_live_without_losing_a_key() {
     assert_keys(nodes[0].port, "key:", 3000);
     let (ok, text) = redis_cli_check(nodes[0].port);
     assert!(ok, "{text}");
+    let new_master = nodes[6..]
+        .iter()
+        .find(|n| n.raw(&["ROLE"]).contains("master"))
+        .expect("one of the two new nodes is a master");
+    assert!(
+        new_master.raw(&["FUNCTION", "LIST"]).contains("cfgrow"),
+        "the new master lacks the masters' function library"
+    );
     assert_eq!(run(&args(&nodes, json!({})))["changed"], json!(false));
     // Bad input is refused before anything moves.
     let addr = |i: usize| format!("127.0.0.1:{}", nodes[i].port);
