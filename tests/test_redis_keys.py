@@ -60,7 +60,7 @@ def test_ops_sessions_playbook(tmp_path, collection_built):
         run = run_playbook(tmp_path, pb, base)
         assert run.rc == 0, run.out
         counted = run.result("Count the sessions of user 42")
-        assert counted["count"] == 30 and len(counted["keys"]) == 20 and counted["truncated"]
+        assert counted["count"] == 30 and len(counted["found"]) == 20 and counted["truncated"]
         assert run.by["Clear the sessions of user 42"]["status"] == "skipped"
         assert dbsize(s, 0) == 32
         run = run_playbook(tmp_path, pb, {**base, "ops_clear": True}, "--check")

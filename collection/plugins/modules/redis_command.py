@@ -117,6 +117,7 @@ attributes:
     description: Commands that do not change anything run; changing commands are reported (RV(sent=false)) and not sent.
   diff_mode:
     support: none
+    description: A command has no before and after to compare; RV(reply) is what Redis answered.
 notes:
   - In a Cluster, a command that names keys must go to the master that owns their slot; sent to
     another node it fails with Redis' C(MOVED) error. Use V(targets=host) with that master, or

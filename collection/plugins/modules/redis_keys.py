@@ -15,7 +15,7 @@ description:
   - Finds the keys that match O(pattern) with C(SCAN) (never C(KEYS)), C(COUNT) O(batch_size)
     keys at a time, filtered by O(type) (C(SCAN TYPE)), TTL (O(persistent), O(min_ttl),
     O(max_ttl)) and idle time (O(min_idle)), the per-key filters read with one pipeline per batch.
-  - O(state=present) reports them - RV(count), and the first O(limit) keys in RV(keys) with
+  - O(state=present) reports them - RV(count), and the first O(limit) keys in RV(found) with
     their type, TTL and C(MEMORY USAGE) (read with one pipeline).
   - O(state=absent) deletes them with C(UNLINK), at most O(batch_size) keys per command (on a
     Cluster node one command per hash slot, pipelined), batch after batch as C(SCAN) returns them, so that no command holds the server for long (measured
@@ -24,7 +24,7 @@ description:
   - A delete with a pattern that has no literal character (every character a wildcard C(*) or
     C(?) or inside a C([...]) class, such as C(*), C(**), C(?*), C([a-z]*)) matches every key,
     or nearly, and needs O(force=true). A C(\)-escaped character is literal.
-  - Check mode reports what would be deleted (RV(count), RV(keys)) and deletes nothing.
+  - Check mode reports what would be deleted (RV(count), RV(found)) and deletes nothing.
   - In a Redis Cluster (O(targets=auto) on a cluster node, or O(targets=masters)) every master
     is scanned, each by its own C(ROLE); every master must be reachable and no node failing, or
     nothing is deleted.
@@ -52,7 +52,7 @@ options:
     choices: [string, list, set, zset, hash, stream]
   limit:
     description:
-      - How many keys RV(keys) lists at most (0 to 1000000); RV(count) is the full number and
+      - How many keys RV(found) lists at most (0 to 1000000); RV(count) is the full number and
         RV(truncated) says whether the list is cut.
       - Caps only the list, not what is deleted - O(state=absent) deletes every matching key.
     type: int
@@ -110,6 +110,7 @@ attributes:
     description: Reports the keys that would be deleted and deletes none.
   diff_mode:
     support: none
+    description: RV(found) lists the keys found (deleted, with O(state=absent)) instead.
 notes:
   - Keys whose names are not UTF-8 are counted and listed (the name as an object with
     the one key C(base64), its bytes in standard base64)
@@ -159,7 +160,7 @@ count:
   returned: success
   type: int
   sample: 1042
-keys:
+found:
   description: The first O(limit) matching keys.
   returned: success
   type: list
@@ -181,7 +182,7 @@ keys:
       description: C(host:port) of the server that holds it.
       type: str
 truncated:
-  description: V(true) when RV(keys) does not list every matching key.
+  description: V(true) when RV(found) does not list every matching key.
   returned: success
   type: bool
 deleted:

@@ -431,7 +431,7 @@ pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let truncated = matched > listed.len() as u64;
     let mut o = Outcome::new(changed)
         .with("count", matched)
-        .with("keys", &listed)
+        .with("found", &listed)
         .with("truncated", truncated)
         .with("nodes", &nodes);
     if d.delete {

@@ -73,7 +73,7 @@ fn msg(v: &Value) -> &str {
 }
 
 fn keys_of(v: &Value) -> Vec<String> {
-    let mut k: Vec<String> = v["keys"]
+    let mut k: Vec<String> = v["found"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -105,7 +105,7 @@ fn lists_counts_and_filters() {
         (json!(false), json!(6), json!(false)),
         "{v}"
     );
-    let by: std::collections::BTreeMap<String, Value> = v["keys"]
+    let by: std::collections::BTreeMap<String, Value> = v["found"]
         .as_array()
         .map(|a| {
             a.iter()
@@ -130,7 +130,7 @@ fn lists_counts_and_filters() {
     assert_eq!(
         (
             v["count"].clone(),
-            v["keys"].as_array().map(Vec::len),
+            v["found"].as_array().map(Vec::len),
             v["truncated"].clone()
         ),
         (json!(6), Some(2), json!(true)),
@@ -193,7 +193,7 @@ fn delete_check_mode_force_and_idempotence() {
         (json!(true), json!(50), json!(0)),
         "{v}"
     );
-    assert_eq!(v["keys"].as_array().map(Vec::len), Some(5), "{v}");
+    assert_eq!(v["found"].as_array().map(Vec::len), Some(5), "{v}");
     assert_eq!(int(&mut c, &["DBSIZE"]), 51, "check mode deleted keys");
     // Patterns that match everything need force; nothing is deleted without it.
     for p in ["*", "**", "?*", "[a-z]*"] {
@@ -276,7 +276,7 @@ fn binary_key_names_are_listed_not_deleted() {
         "{v}"
     );
     assert!(
-        v["keys"]
+        v["found"]
             .as_array()
             .is_some_and(|a| a.iter().any(|k| k["key"] == json!({"base64": "YmluOv8="}))),
         "{v}"
