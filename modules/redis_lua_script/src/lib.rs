@@ -41,6 +41,8 @@ pub fn definition() -> ModuleDef {
         .collect(),
     )
     .mutually_exclusive(&["src", "builtin"])
+    // The code (from a file or built in), or for `state: absent` of a library its name alone.
+    .required_one_of(&["src", "builtin", "name"])
     .required_if("targets", "master", &["master_name"], false);
     ModuleDef {
         name: "redis_lua_script",
