@@ -94,7 +94,9 @@ options:
       - V(all_nodes) - every node of the Redis Cluster O(login_host) belongs to (masters and
         replicas), each by its own C(ROLE). A failing node fails the task before anything is
         sent.
-      - V(masters) - every master of that Cluster.
+      - V(masters) - every master of that Cluster. A failing master that owns slots fails the
+        task before anything is sent; a failing master without slots (the old master after a
+        failover) and failing replicas are left out, the former with a warning.
       - With several targets the command runs on them one after the other; if one fails, the
         result says where it had already run.
     type: str

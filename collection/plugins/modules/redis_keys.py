@@ -26,8 +26,9 @@ description:
     or nearly, and needs O(force=true). A C(\)-escaped character is literal.
   - Check mode reports what would be deleted (RV(count), RV(found)) and deletes nothing.
   - In a Redis Cluster (O(targets=auto) on a cluster node, or O(targets=masters)) every master
-    is scanned, each by its own C(ROLE); every master must be reachable and no node failing, or
-    nothing is deleted.
+    is scanned, each by its own C(ROLE). A failing master that owns slots fails the task before
+    anything is deleted; a failing master that owns none (the old master after a failover) and
+    failing replicas are left out, the former with a warning.
   - Written in Rust; needs no Python or redis library on the managed host.
 author:
   - Creativeflow (@creativeflow)

@@ -128,21 +128,50 @@ pub fn kind_from_params(p: &Params) -> Result<Kind, TargetError> {
     }
 }
 
-/// The servers to act on, every one of them checked usable.
+/// The targets, and the cluster nodes left out because they are failing but hold nothing of
+/// their own (see [`resolve_all`]).
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    pub targets: Vec<Target>,
+    /// `host:port (id): why`, for a warning.
+    pub skipped: Vec<String>,
+}
+
+/// The servers to act on, every one of them checked usable (see [`resolve_all`]).
 ///
 /// # Errors
 /// See [`TargetError`]; nothing has been sent that changes anything.
 pub fn resolve(p: &Params, conn: &ConnectionParams) -> Result<Vec<Target>, TargetError> {
+    resolve_all(p, conn).map(|r| r.targets)
+}
+
+/// The servers to act on, every one of them checked usable, and the cluster nodes left out.
+///
+/// For every master of a cluster (`masters`, `auto`): a failing master that owns slots fails
+/// the call (its keys are out of reach); a failing master that owns none is left out and
+/// listed in `skipped` (after a failover the old master stays `master,fail` without slots
+/// until it comes back or is forgotten, and must not block every later run); failing replicas
+/// are no targets anyway. For every node (`all_nodes`) any failing node fails the call.
+///
+/// # Errors
+/// See [`TargetError`]; nothing has been sent that changes anything.
+pub fn resolve_all(p: &Params, conn: &ConnectionParams) -> Result<Resolved, TargetError> {
     let kind = kind_from_params(p)?;
+    let only = |targets| {
+        Ok(Resolved {
+            targets,
+            skipped: Vec::new(),
+        })
+    };
     match kind {
-        Kind::Host => Ok(vec![host(conn)]),
+        Kind::Host => only(vec![host(conn)]),
         Kind::Auto => {
             let mut con = conn.connect()?;
             let info = con.info(Some("cluster"))?;
             if info.int("cluster_enabled") == Some(1) {
                 cluster_targets(conn, true)
             } else {
-                Ok(vec![host(conn)])
+                only(vec![host(conn)])
             }
         }
         Kind::Master => {
@@ -169,7 +198,7 @@ pub fn resolve(p: &Params, conn: &ConnectionParams) -> Result<Vec<Target>, Targe
                     s.address()
                 ))
             })?;
-            Ok(vec![Target {
+            only(vec![Target {
                 params: conn.for_node(&host, port),
                 role: "master".into(),
                 node_id: None,
@@ -189,10 +218,7 @@ fn host(conn: &ConnectionParams) -> Target {
 }
 
 /// Every node (or master) of the cluster that `conn` belongs to, by its `CLUSTER NODES`.
-fn cluster_targets(
-    conn: &ConnectionParams,
-    masters_only: bool,
-) -> Result<Vec<Target>, TargetError> {
+fn cluster_targets(conn: &ConnectionParams, masters_only: bool) -> Result<Resolved, TargetError> {
     if conn.db != 0 {
         return Err(TargetError::Options(format!(
             "a Redis Cluster has only database 0, login_db is {}",
@@ -210,10 +236,11 @@ fn cluster_targets(
         }
         Err(e) => return Err(e.into()),
     };
+    let label = |n: &cluster::ClusterNode| format!("{} ({})", n.address(), n.id);
     let failing: Vec<String> = nodes
         .iter()
-        .filter(|n| n.is_failing() && (n.is_master() || !masters_only))
-        .map(|n| format!("{} ({})", n.address(), n.id))
+        .filter(|n| n.is_failing() && (!masters_only || (n.is_master() && n.slot_count() > 0)))
+        .map(label)
         .collect();
     if !failing.is_empty() {
         return Err(TargetError::Topology(format!(
@@ -222,7 +249,19 @@ fn cluster_targets(
         )));
     }
     let mut out = Vec::new();
+    let mut skipped = Vec::new();
     for n in &nodes {
+        if n.is_failing() {
+            // Only with masters_only (else it failed above): a replica, or a master without
+            // slots. Not contacted: it does not answer.
+            if n.is_master() {
+                skipped.push(format!(
+                    "{}: failing, and it owns no slots (an old master after a failover?)",
+                    label(n)
+                ));
+            }
+            continue;
+        }
         // A node that has not learnt its own address yet shows an empty host; it is the one we
         // asked.
         let host = if n.host.is_empty() {
@@ -244,7 +283,10 @@ fn cluster_targets(
         });
     }
     out.sort_by_key(|t| (t.role != "master", t.params.host.clone(), t.params.port));
-    Ok(out)
+    Ok(Resolved {
+        targets: out,
+        skipped,
+    })
 }
 
 /// The cluster hash slot of a key (CRC16/XMODEM of the key, or of its `{hash tag}` when the

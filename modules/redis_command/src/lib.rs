@@ -341,7 +341,11 @@ fn command_info(con: &mut RedisConn, argv: &[String]) -> Result<Info, ModuleErro
 pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let req = request(m)?;
     let conn = ConnectionParams::from_params(&m.params)?;
-    let targets = targets::resolve(&m.params, &conn)?;
+    let resolved = targets::resolve_all(&m.params, &conn)?;
+    for s in &resolved.skipped {
+        m.warn(format!("cluster node left out: {s}"));
+    }
+    let targets = resolved.targets;
     // The plan: every target knows the command and agrees it is a read, before any is sent.
     let mut cons = Vec::new();
     let mut plan: Option<Classified> = None;

@@ -387,7 +387,11 @@ fn sweep(
 pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
     let d = desired(m)?;
     let conn = ConnectionParams::from_params(&m.params)?;
-    let targets = targets::resolve(&m.params, &conn)?;
+    let resolved = targets::resolve_all(&m.params, &conn)?;
+    for s in &resolved.skipped {
+        m.warn(format!("cluster node left out: {s}"));
+    }
+    let targets = resolved.targets;
     // Every target must be reachable before the first key is deleted.
     for t in &targets {
         t.params.connect()?;

@@ -521,3 +521,102 @@ fn every_master_of_a_cluster() {
     ));
     assert!(msg(&v).contains("only database 0"), "{v}");
 }
+
+/// Waits until `f` holds, polling every 100 ms, or panics naming `what`.
+fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The flags `seed` shows for the node on `port`.
+fn flags_seen(seed: u16, port: u16) -> String {
+    let c: Result<String, _> = con(seed, 0).cmd(&["CLUSTER", "NODES"]);
+    c.unwrap_or_default()
+        .lines()
+        .find(|l| l.contains(&format!(":{port}@")))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn failing_cluster_nodes() {
+    // See: issue 15 (a dead replica was contacted for its ROLE and failed every run; an old
+    // master left without slots by a failover blocked every run).
+    let mut nodes = cluster_nodes();
+    let topology = cluster::nodes(&mut con(nodes[0].port, 0)).expect("CLUSTER NODES");
+    let masters: Vec<cluster::ClusterNode> =
+        topology.iter().filter(|n| n.is_master()).cloned().collect();
+    let replica_of = |m: &cluster::ClusterNode| {
+        topology
+            .iter()
+            .find(|n| n.master_id.as_deref() == Some(m.id.as_str()))
+            .map(|n| n.port)
+            .unwrap_or_default()
+    };
+    let (m1, m2, m3) = (masters[0].port, masters[1].port, masters[2].port);
+    let (r1, r2) = (replica_of(&masters[0]), replica_of(&masters[1]));
+    let mut probe = con(m3, 0);
+    for i in 0..60 {
+        let key = format!("session:{i}");
+        let slot = int(&mut probe, &["CLUSTER", "KEYSLOT", &key]);
+        let owner = masters
+            .iter()
+            .find(|m| {
+                m.slots
+                    .iter()
+                    .any(|r| (i64::from(r.start)..=i64::from(r.end)).contains(&slot))
+            })
+            .map(|m| m.port)
+            .unwrap_or_default();
+        cmd(&mut con(owner, 0), &["SET", &key, "v"]);
+    }
+    for m in [m1, m2, m3] {
+        assert_eq!(int(&mut con(m, 0), &["WAIT", "1", "5000"]), 1, "{m}");
+    }
+    let mut stop = |port: u16| {
+        if let Some(n) = nodes.iter_mut().find(|n| n.port == port) {
+            n.stop();
+        }
+    };
+    // 1. A dead replica: not a target, not contacted.
+    stop(r1);
+    wait_until("the replica flagged fail", 30, || {
+        flags_seen(m3, r1).contains("fail")
+    });
+    let v = run(&on(m3, json!({"pattern": "session:*"})));
+    assert_eq!(v["count"], json!(60), "{v}");
+    // 2. A master failed over: its replica takes over, the old one is left out with a warning.
+    stop(m2);
+    wait_until("the failover of the second master", 60, || {
+        flags_seen(m3, m2).contains("fail")
+            && con(r2, 0)
+                .cmd::<String>(&["INFO", "replication"])
+                .is_ok_and(|t| t.contains("role:master"))
+            && cluster::nodes(&mut con(m3, 0))
+                .is_ok_and(|n| n.iter().any(|x| x.port == m2 && x.slot_count() == 0))
+    });
+    let v = run(&on(m3, json!({"pattern": "session:*"})));
+    assert_eq!(v["count"], json!(60), "{v}");
+    assert!(v["warnings"].to_string().contains(&format!(":{m2}")), "{v}");
+    // 3. A master that still owns slots is down: nothing is deleted anywhere.
+    stop(m1);
+    wait_until("the first master flagged fail", 30, || {
+        flags_seen(m3, m1).contains("fail")
+    });
+    let before: i64 = [m3, r2]
+        .iter()
+        .map(|p| int(&mut con(*p, 0), &["DBSIZE"]))
+        .sum();
+    let v = run(&on(m3, json!({"pattern": "session:*", "state": "absent"})));
+    assert_eq!(v["failed"], json!(true), "{v}");
+    assert!(msg(&v).contains(&format!(":{m1}")), "{v}");
+    let after: i64 = [m3, r2]
+        .iter()
+        .map(|p| int(&mut con(*p, 0), &["DBSIZE"]))
+        .sum();
+    assert_eq!(before, after, "keys were deleted while a master was down");
+}
