@@ -13,6 +13,9 @@ Each command prints one JSON object and exits non-zero when what it checks does 
                                               DEAD's replica is master, every live node says
                                               cluster_state:ok; seconds since SINCE (epoch) <= BOUND
     clients.py wait-replica NODE ADDR TIMEOUT ADDR is a replica with its link to its master up
+    clients.py wait-up ADDR TIMEOUT           ADDR answers CLUSTER INFO
+    clients.py kill-when-open ADDR TIMEOUT READY
+                                              kill -9 ADDR's process once it has a slot open
     clients.py writer NODE DIR                write and read keys until DIR/stop exists, then
                                               check every acknowledged value (DIR/result.json)
 """
@@ -22,12 +25,17 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 PASSWORD = os.environ.get("REDISCLI_AUTH") or None
 # What a cluster-aware client may meet while the cluster changes under it and simply retries:
@@ -52,7 +60,8 @@ def cluster(node: str) -> RedisCluster:
     host, port = split(node)
     return RedisCluster(
         startup_nodes=[ClusterNode(host, port)], password=PASSWORD, decode_responses=True,
-        socket_timeout=5, socket_connect_timeout=2, cluster_error_retry_attempts=10,
+        socket_timeout=5, socket_connect_timeout=2,
+        retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), 10),
     )
 
 
@@ -144,7 +153,11 @@ def topology(node: str) -> int:
 
 def state(addr: str) -> str | None:
     try:
-        return single(addr).execute_command("CLUSTER INFO").split("cluster_state:")[1].split()[0]
+        # redis-py parses CLUSTER INFO into a dict (its response callback); plain text otherwise.
+        info = single(addr).execute_command("CLUSTER INFO")
+        if isinstance(info, dict):
+            return info.get("cluster_state")
+        return info.split("cluster_state:")[1].split()[0]
     except (redis.exceptions.RedisError, IndexError):
         return None
 
@@ -181,6 +194,53 @@ def wait_replica(node: str, addr: str, timeout: float) -> int:
             pass
         time.sleep(0.2)
     return out({"addr": addr, "error": "not a replica with its link up", "info": info}, False)
+
+
+def wait_up(addr: str, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    t0 = time.monotonic()
+    while time.monotonic() < deadline:
+        if state(addr) is not None:
+            return out({"addr": addr, "seconds": round(time.monotonic() - t0, 2)}, True)
+        time.sleep(0.2)
+    return out({"addr": addr, "error": "does not answer CLUSTER INFO"}, False)
+
+
+def listener_pid(addr: str) -> int | None:
+    """The pid (in this machine's pid namespace) of what listens on addr, from ss in the hosts'
+    network namespace, where this client runs."""
+    host, port = split(addr)
+    p = subprocess.run(["ss", "-Hltnp", f"src {host}:{port}"], capture_output=True, text=True)
+    m = re.search(r"pid=(\d+)", p.stdout)
+    return int(m.group(1)) if m else None
+
+
+def kill_when_open(addr: str, timeout: float, ready: str) -> int:
+    """kill -9 the node at addr the moment its CLUSTER NODES shows a slot of its own open
+    (MIGRATING, `[slot->-id]`): a node dying mid-reshard. One connection, polled without pause:
+    a slot is open for milliseconds."""
+    pid = listener_pid(addr)
+    if pid is None:
+        return out({"addr": addr, "error": "no listener found"}, False)
+    c = single(addr)
+    c.set_response_callback("CLUSTER NODES", lambda r, **kw: r)
+    Path(ready).write_text("1")
+    deadline = time.monotonic() + timeout
+    polls = 0
+    while time.monotonic() < deadline:
+        polls += 1
+        try:
+            text = c.execute_command("CLUSTER NODES")
+        except redis.exceptions.RedisError:
+            continue
+        mine = next((line for line in text.splitlines() if "myself" in line), "")
+        if "->-" in mine:
+            os.kill(pid, signal.SIGKILL)
+            at = time.time()
+            open_slots = re.findall(r"\[(\d+)->-", mine)
+            return out({"addr": addr, "killed": pid, "at": at, "polls": polls,
+                        "open_slots": open_slots[:5]}, True)
+    return out({"addr": addr, "error": "never saw an open slot", "polls": polls}, False)
 
 
 def writer(node: str, dirname: str) -> int:
@@ -256,6 +316,10 @@ def main(argv: list[str]) -> int:
         return wait_failover(args[0], args[1], float(args[2]), float(args[3]))
     if cmd == "wait-replica":
         return wait_replica(args[0], args[1], float(args[2]))
+    if cmd == "wait-up":
+        return wait_up(args[0], float(args[1]))
+    if cmd == "kill-when-open":
+        return kill_when_open(args[0], float(args[1]), args[2])
     if cmd == "writer":
         return writer(args[0], args[1])
     raise SystemExit(f"unknown command {cmd}")
