@@ -914,7 +914,8 @@ def _name_all(tasks, prefix):
 
 
 def test_examples_cover_every_module(collection_built_here):
-    tested = {"redis_health", "redis_config", "redis_service", "redis_sentinel", "redis_cluster"}
+    tested = {"redis_health", "redis_config", "redis_service", "redis_sentinel", "redis_cluster",
+              "redis_lua_script", "redis_command", "redis_keys"}
     missing = set(module_names()) - tested
     assert not missing, f"add the EXAMPLES of {sorted(missing)} to the both-paths tests in tests/test_fast_path.py"
 
@@ -1217,6 +1218,147 @@ def test_redis_cluster_examples_identical_on_both_paths(ws):
         by = {r["task"]: r for r in runs[0].records}
         assert by["Form a cluster of six nodes, one replica per master"]["result"].get("changed") is True, runs[0].out
         assert pw not in runs[0].out and pw not in runs[1].out
+    finally:
+        servers.stop()
+
+
+def _lists_as_sets(*keys):
+    """Lists whose order is not the path's doing (SCAN order follows each server's random hash
+    seed; per-node lists follow cluster gossip), compared as sets of (normalised) items."""
+    def norm(value):
+        if isinstance(value, dict):
+            return {k: sorted((norm(n) for n in v), key=lambda n: json.dumps(loose(n), sort_keys=True))
+                    if k in keys and isinstance(v, list) else norm(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [norm(v) for v in value]
+        return value
+    return norm
+
+
+def _standalone_sentinel_cluster(servers, pw, ports):
+    """A standalone server, a Sentinel watching it as `mymaster`, and a three-master cluster,
+    on the same ports for each path; the cluster is formed before returning."""
+    plain = servers.start([f"requirepass {pw}"], ports["plain"])
+    servers.start([f"sentinel monitor mymaster 127.0.0.1 {ports['plain']} 1",
+                   f"sentinel auth-pass mymaster {pw}"], ports["sentinel"], binary="redis-sentinel")
+    nodes = [servers.start(["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+                            f"requirepass {pw}", f"masterauth {pw}"], port) for port in ports["cluster"]]
+    p = subprocess.run(["redis-cli", "--cluster", "create", *[f"127.0.0.1:{n.port}" for n in nodes],
+                        "--cluster-replicas", "0", "--cluster-yes"],
+                       capture_output=True, text=True, env=dict(os.environ, REDISCLI_AUTH=pw), timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    _wait(lambda: all("cluster_state:ok" in n.cli("CLUSTER", "INFO") for n in nodes), "cluster ready")
+    return plain
+
+
+def _retarget_examples(module, ports, fixup=None):
+    """login_port 7000 becomes a cluster node, 26379 the Sentinel, any other the standalone server."""
+    tasks = _examples(module)
+    for t in tasks:
+        args = t.get(f"creativeflow.redis.{module}")
+        if args is None:
+            continue
+        args["login_port"] = {7000: ports["cluster"][0], 26379: ports["sentinel"]}.get(args.get("login_port"),
+                                                                                         ports["plain"])
+        args["login_host"] = "127.0.0.1"
+        if fixup:
+            fixup(args)
+    return _name_all(tasks, "example")
+
+
+def _example_ports():
+    return {"plain": free_port(), "sentinel": free_port(), "cluster": [free_port() for _ in range(3)]}
+
+
+def test_redis_lua_script_examples_identical_on_both_paths(ws):
+    """Every example runs, the Sentinel and Cluster ones included (a Sentinel watching the
+    standalone server, a three-master cluster); the src file is written under the workspace."""
+    pw = "lua-" + secrets.token_hex(8)
+    ports = _example_ports()
+    lib = ws.root / "mylib.lua"
+    lib.write_text("#!lua name=mylib\nredis.register_function('mylib_hello', function() return 'hello' end)\n")
+
+    def fixup(args):
+        if args.get("src") == "/etc/myapp/mylib.lua":
+            args["src"] = str(lib)
+    tasks = _retarget_examples("redis_lua_script", ports, fixup)
+    servers = Servers()
+    plain = {}
+
+    def reset():
+        servers.stop()
+        plain["proc"] = _standalone_sentinel_cluster(servers, pw, ports)
+
+    plays = play(tasks, vars={"redis_password": pw})
+    try:
+        runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_lists_as_sets("nodes"))
+        for run in runs:
+            assert run.rc == 0, run.out
+            assert not [r for r in run.records if r["status"] == "failed"], run.out
+            assert pw not in run.out
+        assert runs[0].result("Load the collection's rate limiters as Redis Functions")["result"]["changed"] is True
+        assert runs[0].result("Load the rate limiters on every master of a Cluster")["result"]["changed"] is True
+        # The last run's servers: the normal path loaded what the fast path did.
+        libs = plain["proc"].cli("FUNCTION", "LIST")
+        assert "ratelimit" in libs and "session" in libs and "mylib" not in libs, libs
+    finally:
+        servers.stop()
+
+
+def test_redis_command_examples_identical_on_both_paths(ws):
+    pw = "cmd-" + secrets.token_hex(8)
+    ports = _example_ports()
+    tasks = _retarget_examples("redis_command", ports)
+    servers = Servers()
+    plain = {}
+
+    def reset():
+        servers.stop()
+        plain["proc"] = _standalone_sentinel_cluster(servers, pw, ports)
+
+    plays = play(tasks, vars={"redis_password": pw})
+    try:
+        runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_lists_as_sets("nodes", "replies"))
+        for run in runs:
+            assert run.rc == 0, run.out
+            assert not [r for r in run.records if r["status"] == "failed"], run.out
+            assert pw not in run.out
+        assert runs[0].result("Ping the server")["result"]["reply"] == "PONG"
+        assert len(runs[0].result("Run CONFIG GET on every node of the cluster (read-only, runs in check mode too)")
+                   ["result"]["replies"]) == 3
+        assert plain["proc"].cli("GET", "maintenance:notice") == "back at 14:00"
+    finally:
+        servers.stop()
+
+
+def test_redis_keys_examples_identical_on_both_paths(ws):
+    """The examples against one standalone server (they name no Sentinel or Cluster), with the
+    same keys before each path."""
+    pw = "key-" + secrets.token_hex(8)
+    port = free_port()
+    servers = Servers()
+    plain = {}
+
+    def reset():
+        servers.stop()
+        s = plain["proc"] = servers.start([f"requirepass {pw}"], port)
+        for db, keys in ((0, [f"session:user42:{i}" for i in range(5)] + ["session:user7:1"]),
+                         (1, [f"cache:{i}" for i in range(3)]), (9, [f"x{i}" for i in range(4)])):
+            for k in keys:
+                s.cli("-n", str(db), "SET", k, "v")
+
+    tasks = _retarget_examples("redis_keys", {"plain": port, "sentinel": None, "cluster": [None]})
+    plays = play(tasks, vars={"redis_password": pw})
+    try:
+        runs = both_paths(ws, "newest", plays, LOCAL, reset=reset, normalize=_lists_as_sets("found", "nodes"))
+        for run in runs:
+            assert run.rc == 0, run.out
+            assert not [r for r in run.records if r["status"] == "failed"], run.out
+            assert pw not in run.out
+        assert runs[0].result("Count a user's sessions in database 0")["result"]["count"] == 5
+        assert runs[0].result("Clear the user's sessions")["result"]["deleted"] == 5
+        assert plain["proc"].cli("KEYS", "*").split() == ["session:user7:1"]
+        assert plain["proc"].cli("-n", "9", "DBSIZE") == "0"
     finally:
         servers.stop()
 
