@@ -920,6 +920,34 @@ def test_examples_cover_every_module(collection_built_here):
     assert not missing, f"add the EXAMPLES of {sorted(missing)} to the both-paths tests in tests/test_fast_path.py"
 
 
+def test_action_group_lists_every_module(collection_built_here):
+    """meta/runtime.yml's `redis` group names every module, so that
+    module_defaults: {group/creativeflow.redis.redis: ...} reaches each one."""
+    group = yaml.safe_load((COLL / "meta" / "runtime.yml").read_text())["action_groups"]["redis"]
+    assert sorted(set(module_names()) - set(group)) == [], f"add them to action_groups.redis in collection/meta/runtime.yml: {group}"
+
+
+def test_action_group_defaults_reach_the_new_modules(ws, redis_pw):
+    """The password comes only from the group's module_defaults: a module outside the group
+    gets no password and fails with NOAUTH; on both paths."""
+    tasks = [
+        {"name": "command", "creativeflow.redis.redis_command": {"command": ["PING"], "login_port": redis_pw.port}},
+        {"name": "keys", "creativeflow.redis.redis_keys": {"pattern": "nothing:*", "login_port": redis_pw.port}},
+        {"name": "lua", "creativeflow.redis.redis_lua_script": {"builtin": "rate_limiter", "mode": "script",
+                                                                 "login_port": redis_pw.port}},
+    ]
+    plays = play(tasks, vars={"pw": redis_pw.password},
+                 module_defaults={"group/creativeflow.redis.redis": {"login_host": "127.0.0.1",
+                                                                     "login_password": "{{ pw }}"}})
+    # The same server for both paths: its script cache emptied before each.
+    fast, slow = both_paths(ws, "newest", plays, LOCAL, reset=lambda: redis_pw.cli("SCRIPT", "FLUSH"))
+    for run in (fast, slow):
+        assert run.rc == 0, run.out
+        assert [r["status"] for r in run.records] == ["ok"] * 3, run.out
+        assert redis_pw.password not in run.out
+    assert fast.result("command")["result"]["reply"] == "PONG"
+
+
 @pytest.mark.parametrize("core", CORE_IDS)
 def test_redis_health_examples_identical_on_both_paths(core, ws, redis_server, tmp_path):
     from test_redis_health import PW, _retarget
