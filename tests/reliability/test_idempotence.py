@@ -52,7 +52,9 @@ def _cases():
     out = [("redis_config", k) for k in REDIS_CONFIG]
     out += [("redis_config", "live"), ("redis_service", "started-stopped"), ("redis_service", "status"),
             ("redis_service", "restarted"), ("redis_health", "default-checks"), ("redis_health", "all-checks"),
-            ("redis_sentinel", "present-absent"), ("redis_cluster", "present-check")]
+            ("redis_sentinel", "present-absent"), ("redis_cluster", "present-check"),
+            ("redis_lua_script", "functions-present-absent"), ("redis_lua_script", "script-cache"),
+            ("redis_command", "reads-and-changed-never"), ("redis_keys", "list-and-delete")]
     known = {m for m, _ in out}
     out += [(m, "generic") for m in sorted(harness.modules()) if m not in known]
     return [c for c in out if c[0] in harness.modules()] or [("none", "no-modules")]
@@ -125,6 +127,12 @@ def test_idempotent(module, label, mods, workdir, request):
         problems = _sentinel(workdir)
     elif module == "redis_cluster":
         problems = _cluster(workdir)
+    elif module == "redis_lua_script":
+        problems = _lua_script(label, workdir)
+    elif module == "redis_command":
+        problems = _command(workdir)
+    elif module == "redis_keys":
+        problems = _keys(workdir)
     elif module == "none":
         pytest.fail(f"no binary modules in {harness.MODULES_DIR}: run `make collection` first", pytrace=False)
     else:
@@ -204,6 +212,84 @@ def _cluster(workdir):
     finally:
         for n in nodes:
             n.stop()
+
+
+def _lua_loaded(server):
+    """The libraries and the cached scripts: what Server.state() does not look at."""
+    c = server.client()
+    libs = []
+    for lib in c.function_list(withcode=True):
+        fields = dict(zip(lib[::2], lib[1::2])) if isinstance(lib, list) else lib
+        libs.append((fields["library_name"], fields["library_code"]))
+    return sorted(libs), c.info("memory").get("number_of_cached_scripts")
+
+
+def _lua_script(label, workdir):
+    # A server of its own: the shared one would keep the libraries from one case to the next.
+    with Server(password=PW) as s:
+        conn = {"login_host": "127.0.0.1", "login_port": s.port, "login_password": PW}
+        problems = []
+
+        def cycle(tag, args, expect_first):
+            before = _lua_loaded(s)
+            check = harness.run_module("redis_lua_script", args, workdir, check=True)
+            if _lua_loaded(s) != before:
+                problems.append(f"{tag}: check mode loaded or removed Lua code")
+            if check.failed:
+                problems.append(f"{tag}: check run: {short(check.result, 700)}")
+            problems.extend(f"{tag}: {p}" for p in run_cycle("redis_lua_script", args, workdir, servers=[s],
+                                                             expect_first=expect_first))
+        if label == "functions-present-absent":
+            cycle("present", dict(conn, builtin="rate_limiter"), True)
+            if not problems and [n for n, _ in _lua_loaded(s)[0]] != ["ratelimit"]:
+                problems.append(f"after present: libraries {_lua_loaded(s)[0]}")
+            cycle("replace, same code", dict(conn, builtin="rate_limiter", replace=True), False)
+            cycle("absent", dict(conn, name="ratelimit", state="absent"), True)
+            if not problems and _lua_loaded(s)[0]:
+                problems.append(f"after absent: libraries {_lua_loaded(s)[0]}")
+        else:
+            cycle("script", dict(conn, builtin="session_operations", mode="script"), True)
+            if not problems and _lua_loaded(s)[1] != 1:
+                problems.append(f"after mode=script: {_lua_loaded(s)[1]} cached scripts, expected 1")
+        return problems
+
+
+def _command(workdir):
+    """Reads never change anything; a write is changed on every run by nature (auto), so the
+    write here is one declared `changed: never`. Check mode sends no write: the key's TTL stays."""
+    with Server(password=PW) as s:
+        c = s.client()
+        c.set("lock:idem", "x")
+        conn = {"login_host": "127.0.0.1", "login_port": s.port, "login_password": PW}
+        problems = []
+        for tag, command, extra in (("ping", ["PING"], {}), ("get", ["GET", "lock:idem"], {}),
+                                    ("config get", ["CONFIG", "GET", "maxmemory"], {}),
+                                    ("pexpire changed=never", ["PEXPIRE", "lock:idem", "30000"], {"changed": "never"})):
+            problems += [f"{tag}: {p}" for p in run_cycle("redis_command", dict(conn, command=command, **extra), workdir,
+                                                          servers=[s], expect_first=False)]
+        if not problems and c.pttl("lock:idem") <= 0:
+            problems.append("the real PEXPIRE runs did not set the TTL")
+        return problems
+
+
+def _keys(workdir):
+    with Server(password=PW) as s:
+        c = s.client()
+        for i in range(50):
+            c.set(f"session:idem:{i}", "v")
+        c.set("session:other:1", "v")
+        conn = {"login_host": "127.0.0.1", "login_port": s.port, "login_password": PW}
+        problems = [f"list: {p}" for p in run_cycle("redis_keys", dict(conn, pattern="session:idem:*"), workdir,
+                                                    servers=[s], expect_first=False)]
+        if c.dbsize() != 51:
+            problems.append(f"listing changed the keys: dbsize {c.dbsize()}")
+        # run_cycle's check run must delete nothing: its snapshot's dbsize would differ.
+        problems += [f"delete: {p}" for p in run_cycle("redis_keys", dict(conn, pattern="session:idem:*",
+                                                                          state="absent", batch_size=7),
+                                                      workdir, servers=[s], expect_first=True)]
+        if not problems and sorted(c.keys("*")) != ["session:other:1"]:
+            problems.append(f"after the delete: keys {sorted(c.keys('*'))}")
+        return problems
 
 
 def _generic(module, workdir, request):
