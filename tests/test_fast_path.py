@@ -1509,7 +1509,9 @@ def _files_containing(needle, roots, skip=()):
                 path = os.path.join(dirpath, fn)
                 try:
                     st = os.lstat(path)
-                    if not stat.S_ISREG(st.st_mode) or st.st_size > 64 * 1024 * 1024:
+                    # Size 0 holds no password, and skips pseudo files such as /proc/kmsg, whose
+                    # read blocks (a test rootfs under /tmp may have a proc mounted in it).
+                    if not stat.S_ISREG(st.st_mode) or not 0 < st.st_size <= 64 * 1024 * 1024:
                         continue
                     with open(path, "rb") as f:
                         if needle in f.read():
