@@ -116,3 +116,17 @@ def test_down_stops_by_pid_and_removes_everything(hosts):
     testhosts.down([HOSTS[1]])
     assert not testhosts.alive(net_pid)
     assert not any(n in json.dumps(testhosts.all_hosts()) for n in HOSTS)
+
+
+def test_nothing_mounted_in_a_rootfs_is_copied(tmp_path):
+    # A CI-like run found debootstrap's /proc still mounted in the built rootfs, and the copy of
+    # it for a host filled the disk (kcore). unmount_under clears what is mounted below a tree.
+    root = tmp_path / "rootfs"
+    (root / "proc").mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "none", str(root / "proc")], check=True)
+    try:
+        assert testhosts.mounts_under(root) == [str(root / "proc")]
+        testhosts.unmount_under(root)
+        assert testhosts.mounts_under(root) == []
+    finally:
+        subprocess.run(["umount", "--lazy", str(root / "proc")], check=False, capture_output=True)

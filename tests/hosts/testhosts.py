@@ -205,6 +205,26 @@ def rootfs_ready(release: str) -> bool:
     return stamp.is_file() and stamp.read_text() == rootfs_stamp(release)
 
 
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below path, deepest first (from /proc/self/mountinfo)."""
+    base = os.path.realpath(path)
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            # Field 5 is the mount point, with space, tab, newline and backslash octal-escaped.
+            mp = line.split()[4].encode().decode("unicode_escape")
+            if mp == base or mp.startswith(base + "/"):
+                found.append(mp)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_under(path: Path) -> None:
+    """A rootfs must be plain files: debootstrap mounts /proc (and may leave it mounted, as seen
+    on a CI-like run), and a copy of a mounted /proc fills the disk (kcore)."""
+    for mp in mounts_under(path):
+        subprocess.run(["umount", "--lazy", mp], check=False)
+
+
 def chroot(root: Path, script: str) -> None:
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive",
            "LC_ALL": "C", "HOME": "/root"}
@@ -256,6 +276,7 @@ def build_rootfs(release: str, force: bool = False) -> Path:
             cp /etc/nsswitch.conf /etc/nsswitch.conf.debian
             : > /etc/machine-id
         """)
+        unmount_under(new)
         (new / "etc/resolv.conf").unlink(missing_ok=True)
         (new / ".cf-stamp").write_text(rootfs_stamp(release))
         shutil.rmtree(final, ignore_errors=True)
@@ -335,7 +356,9 @@ def prepare_disk(h: dict, members: list[dict]) -> None:
     root = Path(h["root"])
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
-    run(["cp", "-a", "--reflink=auto", rootfs_dir(h["release"]), root])
+    # One file system only (-x): nothing mounted inside the rootfs is copied.
+    unmount_under(rootfs_dir(h["release"]))
+    run(["cp", "-a", "-x", "--reflink=auto", rootfs_dir(h["release"]), root])
     (root / ".cf-stamp").unlink(missing_ok=True)
     (root / "etc/hostname").write_text(h["name"] + "\n")
     hosts = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
