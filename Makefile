@@ -119,13 +119,19 @@ collection: $(DEPS_STAMP) build
 	# every module file, and the collection is MIT (LICENSE). Nothing else is ignored. The
 	# ELF binaries need no `validate-modules!skip`: validate-modules does not test the
 	# symlinks plugins/modules/<name>, only the doc stubs <name>.py. Written here from the doc
-	# stubs, so that a new module gets its entry.
+	# stubs, so that a new module gets its entry. And one per Lua library in files/lua/: its first
+	# line `#!lua name=<library>` is the header FUNCTION LOAD requires, not an interpreter line,
+	# which the shebang check cannot tell apart.
 	mkdir -p "$(STAGE)/tests/sanity"
 	newest="$$($(PYBIN)/python -c 'import ansible.release as r; print(r.__version__.split(".")[1])')"
 	for (( minor = 16; minor <= (newest > 21 ? newest : 21); minor++ )); do
 	    for stub in collection/plugins/modules/*.py; do
 	        echo "plugins/modules/$$(basename "$$stub") validate-modules:missing-gplv3-license"
 	    done >"$(STAGE)/tests/sanity/ignore-2.$$minor.txt"
+	    for lib in "$(STAGE)"/files/lua/*.lua; do
+	        [[ -f $$lib ]] && head -c 6 "$$lib" | grep -q '^#!lua ' || continue
+	        echo "files/lua/$$(basename "$$lib") shebang"
+	    done >>"$(STAGE)/tests/sanity/ignore-2.$$minor.txt"
 	done
 	# The binary goes to libexec/<name>, and plugins/modules/<name> is a relative symlink to it.
 	# Why not the file itself: with both plugins/modules/<name> (ELF) and <name>.py (doc stub) in
@@ -161,8 +167,8 @@ collection: $(DEPS_STAMP) build
 # (make -O): on 2 cores the container scenarios mostly wait (boots, failover timeouts, gossip), so
 # they run beside the CPU-bound checks. First the Rust tests, beside the build of the test-host
 # rootfs (debootstrap mostly waits on the mirror); then the collection; then three lanes:
-#   checks:   lint, pytest, the adversarial suite, molecule default and ssh, the CI benchmarks
-#   systemd:  molecule systemd
+#   checks:   lint, pytest, the adversarial suite
+#   systemd:  molecule systemd, default and ssh, then the CI benchmarks
 #   ha:       molecule sentinel, then cluster
 # Every step prints its time (.ci/step, also in build/steps/times). The ssh scenario creates a
 # user, a sudoers entry and its own sshd, and the systemd, sentinel and cluster scenarios boot
@@ -187,12 +193,12 @@ test-lane-checks:
 	$(STEP) lint $(MAKE) lint
 	$(STEP) pytest $(PYBIN)/pytest -q tests/ --ignore=tests/reliability
 	$(STEP) reliability $(MAKE) reliability
-	$(STEP) molecule-default $(PYBIN)/molecule test -s default
-	$(if $(IS_ROOT),$(STEP) molecule-ssh $(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
-	$(STEP) bench-ci $(MAKE) bench-ci
 
 test-lane-systemd:
 	$(if $(IS_ROOT),$(STEP) molecule-systemd $(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
+	$(STEP) molecule-default $(PYBIN)/molecule test -s default
+	$(if $(IS_ROOT),$(STEP) molecule-ssh $(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
+	$(STEP) bench-ci $(MAKE) bench-ci
 
 test-lane-ha:
 	$(if $(IS_ROOT),$(STEP) molecule-sentinel $(PYBIN)/molecule test -s sentinel,echo "make test: SKIPPED molecule test -s sentinel (needs root: it boots systemd-nspawn containers)")
