@@ -167,9 +167,9 @@ collection: $(DEPS_STAMP) build
 # (make -O): on 2 cores the container scenarios mostly wait (boots, failover timeouts, gossip), so
 # they run beside the CPU-bound checks. First the Rust tests, beside the build of the test-host
 # rootfs (debootstrap mostly waits on the mirror); then the collection; then three lanes:
-#   checks:   lint, pytest, the adversarial suite
+#   checks:   lint, pytest
 #   systemd:  molecule systemd, default and ssh, then the CI benchmarks
-#   ha:       molecule sentinel, then cluster
+#   ha:       molecule sentinel, then cluster, then the adversarial suite
 # Every step prints its time (.ci/step, also in build/steps/times). The ssh scenario creates a
 # user, a sudoers entry and its own sshd, and the systemd, sentinel and cluster scenarios boot
 # Debian containers (tests/hosts/): they run only as root (CI is root); otherwise make test says
@@ -192,7 +192,6 @@ test-rootfs:
 test-lane-checks:
 	$(STEP) lint $(MAKE) lint
 	$(STEP) pytest $(PYBIN)/pytest -q tests/ --ignore=tests/reliability
-	$(STEP) reliability $(MAKE) reliability
 
 test-lane-systemd:
 	$(if $(IS_ROOT),$(STEP) molecule-systemd $(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
@@ -203,6 +202,7 @@ test-lane-systemd:
 test-lane-ha:
 	$(if $(IS_ROOT),$(STEP) molecule-sentinel $(PYBIN)/molecule test -s sentinel,echo "make test: SKIPPED molecule test -s sentinel (needs root: it boots systemd-nspawn containers)")
 	$(if $(IS_ROOT),$(STEP) molecule-cluster $(PYBIN)/molecule test -s cluster,echo "make test: SKIPPED molecule test -s cluster (needs root: it boots systemd-nspawn containers)")
+	$(STEP) reliability $(MAKE) reliability
 
 # The adversarial suite of issue 8 (tests/reliability): bad input, injection, secret audit,
 # idempotence, concurrency, SIGKILL during writes, property tests; prints its case counts. Uses
