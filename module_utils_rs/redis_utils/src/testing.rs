@@ -232,6 +232,56 @@ fn raw_roundtrip(port: u16, req: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Forms a cluster of `nodes` with `redis-cli --cluster create --cluster-replicas <replicas>`
+/// (the password from the environment, never argv) and waits until every node says
+/// `cluster_state:ok`, knows every node, sees its share of masters, and every replica's link is
+/// up. Panics when that does not happen within 60 s. Shared by the modules' cluster tests.
+pub fn redis_cli_create_cluster(nodes: &[RedisProcess], replicas: usize, password: &str) {
+    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
+    args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
+    args.extend([
+        "--cluster-replicas".into(),
+        replicas.to_string(),
+        "--cluster-yes".into(),
+    ]);
+    let out = Command::new("redis-cli")
+        .args(&args)
+        .env("REDISCLI_AUTH", password)
+        .output()
+        .expect("redis-cli");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let masters = nodes.len() / (replicas + 1);
+    let known = format!("cluster_known_nodes:{}\r", nodes.len());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let ready = nodes.iter().all(|n| {
+            let info = n.raw(&["CLUSTER", "INFO"]);
+            let repl = n.raw(&["INFO", "replication"]);
+            let seen = n.raw(&["CLUSTER", "NODES"]);
+            let seen_masters = seen
+                .lines()
+                .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("master")))
+                .count();
+            info.contains("cluster_state:ok")
+                && info.contains(&known)
+                && seen_masters == masters
+                && (repl.contains("role:master") || repl.contains("master_link_status:up"))
+        });
+        if ready {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the cluster did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Waits until something on 127.0.0.1:`port` answers PING (PONG, or NOAUTH on a protected server).
 #[must_use]
 pub fn wait_for_port(port: u16, timeout: Duration) -> bool {

@@ -1,10 +1,8 @@
 //! redis_command against real redis-server / redis-sentinel processes on loopback (and a real
 //! cluster formed with `redis-cli --cluster create`), with a password.
-use redis_utils::testing::{run_module, RedisProcess};
+use redis_utils::testing::{redis_cli_create_cluster, run_module, RedisProcess};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
-use std::time::{Duration, Instant};
 
 const PW: &str = "cmd-pw 1'$x";
 
@@ -328,39 +326,8 @@ fn cluster() -> Vec<RedisProcess> {
             ])
         })
         .collect();
-    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
-    args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
-    args.extend([
-        "--cluster-replicas".into(),
-        "1".into(),
-        "--cluster-yes".into(),
-    ]);
-    let out = Command::new("redis-cli")
-        .args(&args)
-        .env("REDISCLI_AUTH", PW)
-        .output()
-        .expect("redis-cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = nodes.iter().all(|n| {
-            let repl = reply(n, &["INFO", "replication"]);
-            reply(n, &["CLUSTER", "INFO"]).contains("cluster_state:ok")
-                && (repl.contains("role:master") || repl.contains("master_link_status:up"))
-        });
-        if ready {
-            return nodes;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    redis_cli_create_cluster(&nodes, 1, PW);
+    nodes
 }
 
 #[test]

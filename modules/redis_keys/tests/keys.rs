@@ -3,10 +3,9 @@
 //! project's own connection (`redis_utils::connection`), never through the module under test.
 use redis_utils::cluster;
 use redis_utils::connection::{ConnectionParams, RedisConn};
-use redis_utils::testing::{run_module, RedisProcess};
+use redis_utils::testing::{redis_cli_create_cluster, run_module, RedisProcess};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PW: &str = "keys-pw 2'$y";
@@ -382,44 +381,8 @@ fn cluster_nodes() -> Vec<RedisProcess> {
             ])
         })
         .collect();
-    let mut args: Vec<String> = vec!["--cluster".into(), "create".into()];
-    args.extend(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)));
-    args.extend([
-        "--cluster-replicas".into(),
-        "1".into(),
-        "--cluster-yes".into(),
-    ]);
-    let out = Command::new("redis-cli")
-        .args(&args)
-        .env("REDISCLI_AUTH", PW)
-        .output()
-        .expect("redis-cli");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let ready = nodes.iter().all(|n| {
-            let mut c = con(n.port, 0);
-            let info: String = c.cmd(&["CLUSTER", "INFO"]).unwrap_or_default();
-            let repl: String = c.cmd(&["INFO", "replication"]).unwrap_or_default();
-            let seen = cluster::nodes(&mut c).unwrap_or_default();
-            seen.iter().filter(|n| n.is_master()).count() == 3
-                && seen.len() == 6
-                && info.contains("cluster_state:ok")
-                && (repl.contains("role:master") || repl.contains("master_link_status:up"))
-        });
-        if ready {
-            return nodes;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the cluster did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    redis_cli_create_cluster(&nodes, 1, PW);
+    nodes
 }
 
 #[test]
