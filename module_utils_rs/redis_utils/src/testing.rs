@@ -232,6 +232,15 @@ fn raw_roundtrip(port: u16, req: &[u8]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Polls `f` every 100 ms until it holds; panics naming `what` after `secs` seconds.
+pub fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Forms a cluster of `nodes` with `redis-cli --cluster create --cluster-replicas <replicas>`
 /// (the password from the environment, never argv) and waits until every node says
 /// `cluster_state:ok`, knows every node, sees its share of masters, and every replica's link is

@@ -3,7 +3,7 @@
 //! project's own connection (`redis_utils::connection`), never through the module under test.
 use redis_utils::cluster;
 use redis_utils::connection::{ConnectionParams, RedisConn};
-use redis_utils::testing::{redis_cli_create_cluster, run_module, RedisProcess};
+use redis_utils::testing::{redis_cli_create_cluster, run_module, wait_until, RedisProcess};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -486,14 +486,6 @@ fn every_master_of_a_cluster() {
 }
 
 /// Waits until `f` holds, polling every 100 ms, or panics naming `what`.
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// The flags `seed` shows for the node on `port`.
 fn flags_seen(seed: u16, port: u16) -> String {
     let c: Result<String, _> = con(seed, 0).cmd(&["CLUSTER", "NODES"]);

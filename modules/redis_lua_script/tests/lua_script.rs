@@ -1,8 +1,7 @@
 //! redis_lua_script against real redis-server and redis-sentinel processes on loopback.
-use redis_utils::testing::{run_module, RedisProcess};
+use redis_utils::testing::{run_module, wait_until, RedisProcess};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 // A space, a quote and a dollar sign; no backslash or double quote, so that the fixture's raw
 // client (which reads the password back from the config line) can use it as is.
@@ -279,14 +278,6 @@ fn bad_input_changes_nothing() {
     ));
     assert_eq!(v["failed"], json!(true), "{v}");
     assert!(v.to_string().contains("WRONGPASS"), "{v}");
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

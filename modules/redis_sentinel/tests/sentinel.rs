@@ -1,8 +1,7 @@
 //! redis_sentinel against real redis-server and redis-sentinel processes on loopback.
-use redis_utils::testing::{run_module, RedisProcess};
+use redis_utils::testing::{run_module, wait_until, RedisProcess};
 use serde_json::{json, Value};
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 const PW: &str = "m4ster pw'\"$\\";
 
@@ -41,14 +40,6 @@ fn monitor(port: u16, quorum: u32) -> Value {
 
 fn masters(sentinel: &RedisProcess) -> String {
     sentinel.raw(&["SENTINEL", "MASTERS"])
-}
-
-fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
