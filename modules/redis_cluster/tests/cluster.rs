@@ -442,24 +442,17 @@ fn grows_and_shrinks_live_without_losing_a_key() {
     // must get it when it joins (issue 12), or FCALL fails on the slots moved onto it.
     let lib =
         "#!lua name=cfgrow\nredis.register_function('cfgrow_ping', function() return 'pong' end)";
-    for n in v["nodes"]
+    let masters: Vec<&str> = v["nodes"]
         .as_array()
-        .unwrap()
-        .iter()
+        .into_iter()
+        .flatten()
         .filter(|n| n["role"] == json!("master"))
+        .filter_map(|n| n["node"].as_str())
+        .collect();
+    for node in six
+        .iter()
+        .filter(|p| masters.contains(&format!("127.0.0.1:{}", p.port).as_str()))
     {
-        let port: u16 = n["node"]
-            .as_str()
-            .unwrap()
-            .rsplit(':')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
-        let node = six
-            .iter()
-            .find(|p| p.port == port)
-            .expect("a master of the six");
         assert!(reply(node, &["FUNCTION", "LOAD", lib]).contains("cfgrow"));
     }
     // Grow: two empty nodes join, one as a master (slots move onto it), one as its replica.
