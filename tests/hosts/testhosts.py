@@ -24,7 +24,8 @@ Everything lives under build/testhosts/ (CF_TESTHOSTS_DIR overrides it):
     networks/<name>.json|.log   the process that holds the host's network namespace
 
 The rootfs has openssh-server, sudo, python3, python3-apt, iproute2, the sudo user `cfadmin`, and
-the .deb files of redis-server and redis-sentinel in its apt cache (downloaded at build time,
+the .deb files of redis-server and redis-sentinel (on trixie also valkey-server, valkey-sentinel
+and valkey-tools) in its apt cache (downloaded at build time,
 not installed): the hosts have no network beyond their own loopback, and a role's `apt install
 redis-server` is served from that cache, as fresh as a real host's first install. The apt timers
 are disabled (there is no mirror to reach from inside, and they would take dpkg's lock under the
@@ -88,6 +89,8 @@ PACKAGES = [
 ]
 # Downloaded into the apt cache only: what the roles install, served offline.
 CACHED = ["redis-server", "redis-sentinel", "redis-tools"]
+# Per release, beside CACHED: Debian 12 has no Valkey; Debian 13 ships valkey-server 8.1.
+CACHED_EXTRA = {"trixie": ["valkey-server", "valkey-sentinel", "valkey-tools"]}
 USER = "cfadmin"
 # Bump when the build steps below change in a way the package lists do not show.
 RECIPE = 2
@@ -195,9 +198,14 @@ def rootfs_dir(release: str) -> Path:
     return STATE / "rootfs" / release
 
 
+def cached_packages(release: str) -> list[str]:
+    return CACHED + CACHED_EXTRA.get(release, [])
+
+
 def rootfs_stamp(release: str) -> str:
     return json.dumps({"release": release, "mirror": MIRROR, "packages": PACKAGES,
-                       "cached": CACHED, "user": USER, "recipe": RECIPE}, sort_keys=True)
+                       "cached": cached_packages(release), "user": USER, "recipe": RECIPE},
+                      sort_keys=True)
 
 
 def rootfs_ready(release: str) -> bool:
@@ -260,8 +268,8 @@ def build_rootfs(release: str, force: bool = False) -> Path:
             # debootstrap's own .deb files are not needed again.
             apt-get clean
             # The .deb files only: a role's first `apt install` is then served offline.
-            apt-get -q -y --download-only install {' '.join(CACHED)}
-            ls /var/cache/apt/archives/redis-server_*.deb >/dev/null
+            apt-get -q -y --download-only install {' '.join(cached_packages(release))}
+            ls {' '.join(f"/var/cache/apt/archives/{p}_*.deb" for p in cached_packages(release))} >/dev/null
             useradd --create-home --shell /bin/bash --groups sudo {USER}
             # "*": no password login, but not a locked account.
             usermod -p '*' {USER}
