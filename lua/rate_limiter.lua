@@ -117,6 +117,12 @@ local function sliding_log(keys, args)
     return {0, math.max(0, limit - count), ceil_ms(tonumber(e[2]) + window_us - now),
             ceil_ms(tonumber(last[2]) + window_us - now)}
   end
+  if cost == 1 then
+    -- The common case, without building an argument table.
+    redis.call('ZADD', key, now, string.format('%d-%d', now, count + 1))
+    redis.call('PEXPIRE', key, window)
+    return {1, limit - count - 1, -1, window}
+  end
   if cost > 0 then
     local zargs = {}
     for i = 1, cost do
