@@ -24,7 +24,9 @@ description:
     C(<pidfile>.lock)); of several parallel O(state=started) runs exactly one starts the server,
     the others wait and report it running.
   - With O(manager=systemd) the module drives the units C(redis-server@<name>.service) or
-    C(redis-sentinel@<name>.service) with C(systemctl start|stop|restart|enable|disable).
+    C(redis-sentinel@<name>.service) (for Valkey C(valkey-server@<name>.service) or
+    C(valkey-sentinel@<name>.service), see O(flavour)) with
+    C(systemctl start|stop|restart|enable|disable).
     Unit templates are in the collection's sources (C(templates/systemd/)). They use
     C(Type=notify) with C(--supervised systemd), long start/stop timeouts for loading and
     saving large datasets, C(LimitNOFILE=65535) and a hardened sandbox.
@@ -144,10 +146,32 @@ options:
   binary:
     description:
       - The C(redis-server) or C(redis-sentinel) executable to start (O(manager=direct)).
-      - Default is C(redis-server) (or C(redis-sentinel) for O(kind=sentinel)) found on E(PATH);
+      - Default is C(redis-server) (or C(redis-sentinel) for O(kind=sentinel)) found on E(PATH),
+        or C(valkey-server) / C(valkey-sentinel) when O(flavour) is Valkey;
         a missing program fails with a message naming it and the E(PATH) searched.
-      - A C(redis-server) binary with O(kind=sentinel) is started with C(--sentinel).
+      - A C(redis-server) or C(valkey-server) binary with O(kind=sentinel) is started with
+        C(--sentinel).
     type: path
+  flavour:
+    description:
+      - The server software, Redis or Valkey (the Linux Foundation fork of Redis, packaged by
+        Debian 13 as C(valkey-server), C(valkey-sentinel) and C(valkey-tools)). It decides the
+        executable started with O(manager=direct) (C(valkey-server), C(valkey-sentinel)) and the
+        unit with O(manager=systemd) (C(valkey-server@<name>.service),
+        C(valkey-sentinel@<name>.service)), and the config file a unit is expected to start
+        (C(/etc/valkey/<name>.conf)).
+      - V(auto) decides, in this order, by the file name of O(binary) (C(valkey-*) or
+        C(redis-*)), by the name of the directory of O(config) (C(valkey) as in
+        C(/etc/valkey/cache.conf), or C(redis)), by which of C(redis-server) and
+        C(valkey-server) (C(-sentinel) for O(kind=sentinel)) is on E(PATH), Redis first when
+        both are; else Redis. The result's RV(flavour) says what it resolved to.
+      - Either flavour's process is recognised as a server (by its name C(redis-server),
+        C(redis-sentinel), C(valkey-server) or C(valkey-sentinel)) when the module checks that a
+        pidfile names this instance.
+    type: str
+    default: auto
+    choices: [auto, redis, valkey]
+    version_added: 0.4.0
   user:
     description:
       - Direct mode only. The user the server runs as when root starts it, such as V(redis); the
@@ -230,6 +254,15 @@ EXAMPLES = r'''
     manager: systemd
     enabled: true
 
+- name: Run a Valkey instance under systemd (valkey-server@cache.service)
+  creativeflow.redis.redis_service:
+    name: cache
+    state: started
+    config: /etc/valkey/cache.conf
+    flavour: valkey
+    manager: systemd
+    enabled: true
+
 - name: Stop without saving, killing it if it takes longer than 2 minutes
   creativeflow.redis.redis_service:
     name: scratch
@@ -291,10 +324,23 @@ uptime_in_seconds:
   type: int
   sample: 3
 redis_version:
-  description: The running server's version; C(null) when not running or not reachable.
+  description:
+    - The running server's C(redis_version) from C(INFO); C(null) when not running or not reachable.
+    - Valkey reports the Redis version it is compatible with here (C(7.2.4) for Valkey 8); its own
+      version is RV(valkey_version).
   returned: always
   type: str
   sample: 7.0.15
+valkey_version:
+  description: C(valkey_version) from C(INFO) of a running Valkey; C(null) for Redis, or when not running or not reachable.
+  returned: always
+  type: str
+  sample: 8.1.1
+flavour:
+  description: V(redis) or V(valkey), what O(flavour) resolved to.
+  returned: always
+  type: str
+  sample: valkey
 port:
   description: The TCP port the running server listens on (INFO tcp_port), which differs from the config file's after a port change until the restart.
   returned: when the server answers

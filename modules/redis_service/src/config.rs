@@ -27,15 +27,6 @@ impl Kind {
         }
     }
 
-    /// The executable, and the systemd template's prefix.
-    #[must_use]
-    pub fn program(self) -> &'static str {
-        match self {
-            Kind::Server => "redis-server",
-            Kind::Sentinel => "redis-sentinel",
-        }
-    }
-
     /// Redis' default port when the config has no `port` line.
     #[must_use]
     pub fn default_port(self) -> u16 {

@@ -5,6 +5,7 @@
 //! can print one.
 
 use crate::config::{resolve_endpoint, Endpoint, Kind, RedisConfig};
+use crate::flavour::{self, Flavour};
 use crate::systemd::State;
 use ansible_module::{accounts, Module, ModuleError};
 use redis_utils::connection::ConnectionParams;
@@ -20,6 +21,10 @@ pub const MAX_WAIT_SECS: u64 = 86_400;
 pub struct Desired {
     pub name: String,
     pub kind: Kind,
+    /// Redis or Valkey: the executable, the unit and the config directory.
+    pub flavour: Flavour,
+    /// What decided `flavour` (the option, the binary's name, the config's directory, PATH).
+    pub flavour_source: flavour::Source,
     pub state: State,
     pub config: Option<RedisConfig>,
     /// The directory Redis is started in (the config file's directory).
@@ -86,6 +91,14 @@ impl Desired {
         };
         let base = ConnectionParams::from_params(p)?;
         let endpoint = resolve_endpoint(&base, config.as_ref(), kind, &cwd);
+        let binary_param = p.str("binary").map(|b| absolute(Path::new(b)));
+        let (flavour, flavour_source) = flavour::resolve(
+            p.str("flavour").unwrap_or("auto"),
+            kind,
+            binary_param.as_deref(),
+            config.as_ref().map(|c| c.path.as_path()),
+            &|prog| which::which(prog).is_ok(),
+        );
         let shutdown = match (kind, p.str("shutdown").unwrap_or("save")) {
             // Sentinel has no dataset to save.
             (Kind::Sentinel, _) | (_, "nosave") => Some("NOSAVE"),
@@ -95,6 +108,8 @@ impl Desired {
         Ok(Desired {
             name,
             kind,
+            flavour,
+            flavour_source,
             state,
             config,
             cwd,
@@ -103,15 +118,22 @@ impl Desired {
             shutdown,
             wait_timeout,
             force_kill_after,
-            binary_param: p.str("binary").map(|b| absolute(Path::new(b))),
+            binary_param,
             run_as: run_as(p.str("user"), p.str("group"))?,
         })
     }
 
-    /// `redis-server@name`, as messages name the instance.
+    /// `redis-server@name` (`valkey-server@name`), as messages name the instance.
     #[must_use]
     pub fn label(&self) -> String {
-        format!("{}@{}", self.kind.program(), self.name)
+        format!("{}@{}", self.program(), self.name)
+    }
+
+    /// The executable and unit prefix: redis-server, redis-sentinel, valkey-server or
+    /// valkey-sentinel.
+    #[must_use]
+    pub fn program(&self) -> &'static str {
+        self.flavour.program(self.kind)
     }
 
     /// The config file's path, when given.
@@ -120,12 +142,13 @@ impl Desired {
         self.config.as_ref().map(|c| c.path.as_path())
     }
 
-    /// The executable to start: `binary`, or redis-server / redis-sentinel from PATH.
+    /// The executable to start: `binary`, or the flavour's redis-server / redis-sentinel /
+    /// valkey-server / valkey-sentinel from PATH.
     ///
     /// # Errors
     /// Not found, or not an executable file.
     pub fn binary(&self) -> Result<PathBuf, String> {
-        let program = self.kind.program();
+        let program = self.program();
         if let Some(b) = &self.binary_param {
             return match std::fs::metadata(b) {
                 Ok(md) if md.is_file() => {
@@ -142,8 +165,13 @@ impl Desired {
         }
         which::which(program).map_err(|_| {
             format!(
-                "cannot find {program} on PATH ({}): install Redis ({program} package) or set binary to its path",
+                "cannot find {program} on PATH ({}): install {} ({program} package) or set binary to its path{}",
                 std::env::var("PATH").unwrap_or_default(),
+                self.flavour.title(),
+                match self.flavour_source {
+                    flavour::Source::Option => String::new(),
+                    other => format!(" (flavour {} chosen by {})", self.flavour.as_str(), other.as_str()),
+                },
             )
         })
     }
@@ -163,7 +191,7 @@ pub fn validate_name(name: &str) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "name {name:?} must be a non-empty instance name of letters, digits, '-', '_', '.' and ':' (it becomes the systemd unit redis-server@<name>)"
+            "name {name:?} must be a non-empty instance name of letters, digits, '-', '_', '.' and ':' (it becomes the systemd unit redis-server@<name> or valkey-server@<name>)"
         ))
     }
 }

@@ -1,6 +1,7 @@
 //! `creativeflow.redis.redis_service`: start, stop, restart and report one redis-server or
-//! redis-sentinel instance, either directly (a detached process and its pidfile) or through the
-//! systemd units `redis-server@<name>` / `redis-sentinel@<name>`.
+//! redis-sentinel instance (or Valkey's valkey-server / valkey-sentinel, see [`flavour`]), either
+//! directly (a detached process and its pidfile) or through the systemd units
+//! `redis-server@<name>` / `redis-sentinel@<name>` (`valkey-server@<name>` / ...).
 //!
 //! Every run has the same shape: the options become the desired state ([`desired::Desired`]),
 //! the manager's current state is read, a plan (a list of steps, or of systemctl commands) is
@@ -14,6 +15,7 @@
 pub mod config;
 pub mod desired;
 pub mod direct;
+pub mod flavour;
 pub mod procfs;
 pub mod report;
 pub mod systemd;
@@ -22,6 +24,7 @@ pub mod unit;
 use ansible_module::{Module, ModuleDef, ModuleError, Opt, Outcome};
 use config::Kind;
 use desired::Desired;
+use flavour::Flavour;
 use redis_utils::connection::with_connection_options;
 use report::Report;
 use std::collections::BTreeSet;
@@ -53,6 +56,9 @@ pub fn definition() -> ModuleDef {
             Opt::float("wait_timeout").default(60.0),
             Opt::float("force_kill_after"),
             Opt::path("binary"),
+            Opt::str("flavour")
+                .default("auto")
+                .choices(&["auto", "redis", "valkey"]),
             Opt::str("user"),
             Opt::str("group"),
         ])
@@ -111,6 +117,8 @@ impl Ctx<'_> {
             })
             .into(),
         );
+        r.extra
+            .insert("flavour".into(), self.want.flavour.as_str().into());
         r.extra.insert(
             "config".into(),
             self.want
@@ -140,7 +148,7 @@ fn choose_manager(m: &Module, want: &Desired) -> Result<Manager, ModuleError> {
             }
         }
         _ => {
-            let unit = unit_name(want.kind.program(), &want.name);
+            let unit = unit_name(want.program(), &want.name);
             let use_systemd =
                 systemd::systemd_running() && Systemctl::find().is_ok_and(|s| s.unit_exists(&unit));
             Ok(if use_systemd {
@@ -185,12 +193,14 @@ pub fn service(m: &Module) -> Result<Outcome, ModuleError> {
     Ok(report.into_outcome(&ctx.secrets))
 }
 
-/// The path the unit template starts the instance with.
+/// The path the unit template starts the instance with (the collection's templates; the
+/// module asks systemd first, see [`unit::run`]).
 #[must_use]
-pub fn unit_config_path(kind: Kind, name: &str) -> PathBuf {
+pub fn unit_config_path(flavour: Flavour, kind: Kind, name: &str) -> PathBuf {
+    let dir = flavour.config_dir();
     match kind {
-        Kind::Server => PathBuf::from(format!("/etc/redis/{name}.conf")),
-        Kind::Sentinel => PathBuf::from(format!("/etc/redis/sentinel-{name}.conf")),
+        Kind::Server => PathBuf::from(format!("{dir}/{name}.conf")),
+        Kind::Sentinel => PathBuf::from(format!("{dir}/sentinel-{name}.conf")),
     }
 }
 
@@ -201,12 +211,21 @@ mod tests {
     #[test]
     fn unit_config_paths() {
         assert_eq!(
-            unit_config_path(Kind::Server, "cache"),
+            unit_config_path(Flavour::Redis, Kind::Server, "cache"),
             PathBuf::from("/etc/redis/cache.conf")
         );
         assert_eq!(
-            unit_config_path(Kind::Sentinel, "main"),
+            unit_config_path(Flavour::Redis, Kind::Sentinel, "main"),
             PathBuf::from("/etc/redis/sentinel-main.conf")
+        );
+        // See: issue 16 item 1
+        assert_eq!(
+            unit_config_path(Flavour::Valkey, Kind::Server, "cache"),
+            PathBuf::from("/etc/valkey/cache.conf")
+        );
+        assert_eq!(
+            unit_config_path(Flavour::Valkey, Kind::Sentinel, "main"),
+            PathBuf::from("/etc/valkey/sentinel-main.conf")
         );
     }
 

@@ -153,18 +153,16 @@ fn process_names(pid: i32) -> Vec<String> {
     names
 }
 
-/// True when the live process `pid` is a Redis server or Sentinel: its name is redis-server /
-/// redis-sentinel, or its executable is `binary` (whatever that is called).
+/// True when the live process `pid` is a Redis or Valkey server or Sentinel: its name is
+/// redis-server / redis-sentinel / valkey-server / valkey-sentinel, or its executable is `binary`
+/// (whatever that is called).
 #[must_use]
 pub fn is_redis_process(pid: i32, binary: Option<&Path>) -> bool {
     if !is_alive(pid) {
         return false;
     }
     let names = process_names(pid);
-    if names
-        .iter()
-        .any(|n| n.starts_with("redis-server") || n.starts_with("redis-sentinel"))
-    {
+    if names.iter().any(|n| crate::flavour::is_server_name(n)) {
         return true;
     }
     let (Some(bin), Ok(exe)) = (binary, std::fs::read_link(format!("/proc/{pid}/exe"))) else {

@@ -12,6 +12,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ServerInfo {
     pub redis_version: Option<String>,
+    /// Valkey's own version (Valkey 8 reports `redis_version:7.2.4`, the Redis API it keeps, and
+    /// `valkey_version:8.1.1` beside it); `None` for Redis.
+    pub valkey_version: Option<String>,
     pub uptime_in_seconds: Option<i64>,
     /// master, replica or sentinel.
     pub role: Option<String>,
@@ -26,7 +29,9 @@ pub struct ServerInfo {
 impl ServerInfo {
     #[must_use]
     pub fn from_info(info: &Info) -> ServerInfo {
-        let role = if info.get("redis_mode") == Some("sentinel") {
+        // Valkey 8 names the field server_mode (redis_mode is gone from its INFO).
+        let mode = info.get("redis_mode").or_else(|| info.get("server_mode"));
+        let role = if mode == Some("sentinel") {
             Some("sentinel".to_string())
         } else {
             info.get("role").map(|r| match r {
@@ -36,6 +41,16 @@ impl ServerInfo {
         };
         ServerInfo {
             redis_version: info.get("redis_version").map(str::to_string),
+            valkey_version: info
+                .get("valkey_version")
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .or_else(|| {
+                    // `server_name:valkey` without valkey_version: the Redis API version is all
+                    // there is.
+                    (info.get("server_name") == Some("valkey"))
+                        .then(|| info.get("redis_version").unwrap_or_default().to_string())
+                }),
             uptime_in_seconds: info.int("uptime_in_seconds"),
             role,
             process_id: info.int("process_id").and_then(|p| i32::try_from(p).ok()),
@@ -45,6 +60,18 @@ impl ServerInfo {
                 .filter(|s| !s.is_empty())
                 .map(str::to_string),
             loading: info.int("loading") == Some(1),
+        }
+    }
+}
+
+impl ServerInfo {
+    /// `Valkey` or `Redis`, as INFO says, for messages about a server found running.
+    #[must_use]
+    pub fn flavour_title(&self) -> &'static str {
+        if self.valkey_version.is_some() {
+            "Valkey"
+        } else {
+            "Redis"
         }
     }
 }
@@ -91,6 +118,7 @@ impl Report {
         m.insert("pid".into(), self.pid.into());
         m.insert("uptime_in_seconds".into(), info.uptime_in_seconds.into());
         m.insert("redis_version".into(), info.redis_version.into());
+        m.insert("valkey_version".into(), info.valkey_version.into());
         m.insert("role".into(), info.role.into());
         m.insert("port".into(), info.port.into());
         m.insert("manager".into(), self.manager.into());
@@ -151,6 +179,31 @@ mod tests {
         assert_eq!(s.role.as_deref(), Some("sentinel"));
         assert_eq!(s.config_file, None);
         assert!(!s.loading);
+    }
+
+    #[test]
+    fn valkey_info_fields() {
+        // See: issue 16 item 1
+        // INFO server of valkey-server 8.1.1 (Debian 13) as a server and as a Sentinel: the Redis
+        // API version in redis_version, Valkey's in valkey_version, and server_mode instead of
+        // redis_mode.
+        let i = Info::parse("# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.1\r\nvalkey_release_stage:ga\r\nserver_mode:standalone\r\nprocess_id:25478\r\ntcp_port:45065\r\nconfig_file:/etc/valkey/main.conf\r\n# Replication\r\nrole:master\r\n");
+        let s = ServerInfo::from_info(&i);
+        assert_eq!(s.redis_version.as_deref(), Some("7.2.4"));
+        assert_eq!(s.valkey_version.as_deref(), Some("8.1.1"));
+        assert_eq!(s.role.as_deref(), Some("master"));
+        assert_eq!(s.flavour_title(), "Valkey");
+        let i = Info::parse("# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.1\r\nserver_mode:sentinel\r\n");
+        let s = ServerInfo::from_info(&i);
+        assert_eq!(s.role.as_deref(), Some("sentinel"));
+        let i = Info::parse(
+            "# Server\r\nredis_version:8.0.2\r\nredis_mode:standalone\r\nrole:master\r\n",
+        );
+        let s = ServerInfo::from_info(&i);
+        assert_eq!(
+            (s.valkey_version.as_deref(), s.flavour_title()),
+            (None, "Redis")
+        );
     }
 
     #[test]

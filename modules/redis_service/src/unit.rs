@@ -13,10 +13,10 @@ use ansible_module::ModuleError;
 /// is masked.
 pub fn run(ctx: &mut Ctx) -> Result<Report, ModuleError> {
     let sc = Systemctl::find().map_err(ModuleError::new)?;
-    let unit = unit_name(ctx.want.kind.program(), &ctx.want.name);
+    let unit = unit_name(ctx.want.program(), &ctx.want.name);
     let expected = sc
         .exec_start_config(&unit)
-        .unwrap_or_else(|| unit_config_path(ctx.want.kind, &ctx.want.name));
+        .unwrap_or_else(|| unit_config_path(ctx.want.flavour, ctx.want.kind, &ctx.want.name));
     if let Some(c) = ctx.want.config_path() {
         if c != expected {
             ctx.warn(&format!(

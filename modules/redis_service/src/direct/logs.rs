@@ -28,10 +28,17 @@ pub fn tail(ctx: &Ctx, stderr: Option<&mut File>, since: Option<u64>) -> String 
             Some(path) => {
                 let lines = procfs::tail_since(&path, since.unwrap_or(0), LOG_LINES);
                 if !lines.is_empty() {
-                    let _ = write!(out, "\nLast lines of {}:\n{}", path.display(), lines.join("\n"));
+                    let _ = write!(
+                        out,
+                        "\nLast lines of {}:\n{}",
+                        path.display(),
+                        lines.join("\n")
+                    );
                 }
             }
-            None => out.push_str("\n(no logfile in the config: Redis logged to stdout, which is discarded; set logfile to see why)"),
+            None => {
+                let _ = write!(out, "\n(no logfile in the config: {} logged to stdout, which is discarded; set logfile to see why)", ctx.want.flavour.title());
+            }
         }
     }
     if let Some(f) = stderr {

@@ -67,12 +67,13 @@ pub fn observe(want: &Desired) -> Observed {
             } else {
                 let q = q.map_or_else(|| "unknown".into(), |q| q.to_string());
                 o.other = Some(format!(
-                    "{addr} is served by another Redis (pid {q}, config {})",
+                    "{addr} is served by another {} server (pid {q}, config {})",
+                    info.flavour_title(),
                     info.config_file.as_deref().unwrap_or("none")
                 ));
                 if let (Some(p), Some(pf)) = (candidate, &want.pidfile) {
                     o.stale = Some(format!(
-                        "pidfile {} names pid {p}, a Redis process that is not this instance ({addr} is served by pid {q})",
+                        "pidfile {} names pid {p}, a server process that is not this instance ({addr} is served by pid {q})",
                         pf.display()
                     ));
                 }
@@ -112,7 +113,7 @@ fn pidfile_candidate(want: &Desired, o: &mut Observed) -> Option<i32> {
                 Some(p)
             } else if procfs::is_alive(p) {
                 o.stale = Some(format!(
-                    "pidfile {} names pid {p}, which is not Redis but `{}`",
+                    "pidfile {} names pid {p}, which is not Redis or Valkey but `{}`",
                     pf.display(),
                     short(&procfs::cmdline(p).unwrap_or_default())
                 ));
@@ -136,7 +137,7 @@ fn verify_by_proc(want: &Desired, p: i32, o: &mut Observed) -> bool {
     }
     if let Some(pf) = &want.pidfile {
         o.stale = Some(format!(
-            "pidfile {} names pid {p} (`{}`), a Redis process that is not this instance ({}): it is not signalled",
+            "pidfile {} names pid {p} (`{}`), a server process that is not this instance ({}): it is not signalled",
             pf.display(),
             short(&procfs::cmdline(p).unwrap_or_default()),
             identity::describe(want)

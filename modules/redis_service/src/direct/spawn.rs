@@ -33,7 +33,7 @@ pub fn start(ctx: &mut Ctx, binary: &Path) -> Result<Report, ModuleError> {
         return Err(ModuleError::new("config is required to start an instance"));
     };
     if cfg.logfile().is_none() {
-        ctx.warn("the config sets no logfile: Redis logs to stdout, which the module discards; set logfile to keep the log");
+        ctx.warn(&format!("the config sets no logfile: {} logs to stdout, which the module discards; set logfile to keep the log", ctx.want.flavour.title()));
     }
     let mut stderr_file = tempfile::tempfile()
         .map_err(|e| ModuleError::new(format!("cannot create a temp file for stderr: {e}")))?;
@@ -46,9 +46,11 @@ pub fn start(ctx: &mut Ctx, binary: &Path) -> Result<Report, ModuleError> {
         .map(|m| m.len());
     let mut cmd = Command::new(binary);
     cmd.arg(&cfg.path);
+    // redis-sentinel and valkey-sentinel are Sentinel by their name; a server binary needs the
+    // flag.
     let is_sentinel_binary = binary
         .file_name()
-        .is_some_and(|n| n.to_string_lossy().starts_with("redis-sentinel"));
+        .is_some_and(|n| crate::flavour::is_sentinel_name(&n.to_string_lossy()));
     if ctx.want.kind == Kind::Sentinel && !is_sentinel_binary {
         cmd.arg("--sentinel");
     }
