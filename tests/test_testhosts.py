@@ -130,3 +130,19 @@ def test_nothing_mounted_in_a_rootfs_is_copied(tmp_path):
         assert testhosts.mounts_under(root) == []
     finally:
         subprocess.run(["umount", "--lazy", str(root / "proc")], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize("release", sorted(testhosts.RELEASES))
+def test_a_rootfs_is_rebuilt_when_its_package_lists_change(release, monkeypatch):
+    # build-rootfs reuses build/testhosts/rootfs/<release> only while its stamp matches the
+    # recipe: the packages installed, the packages cached for the roles, the recipe number.
+    testhosts.build_rootfs(release)
+    assert testhosts.rootfs_ready(release)
+    for name, changed in (("PACKAGES", testhosts.PACKAGES + ["less"]),
+                          ("CACHED", testhosts.CACHED + ["redis-doc"]),
+                          ("CACHED_EXTRA", {release: ["valkey-doc"]}),
+                          ("RECIPE", testhosts.RECIPE + 1)):
+        with monkeypatch.context() as m:
+            m.setattr(testhosts, name, changed)
+            assert not testhosts.rootfs_ready(release), f"a change of {name} keeps the old {release} rootfs"
+    assert testhosts.rootfs_ready(release)
