@@ -187,7 +187,7 @@ test-rust:
 	$(STEP) cargo-test $(CARGO) test --workspace
 
 test-rootfs:
-	$(if $(IS_ROOT),$(STEP) rootfs $(PYBIN)/python tests/hosts/testhosts.py build-rootfs,echo "make test: SKIPPED the test-host rootfs (needs root)")
+	$(if $(IS_ROOT),$(STEP) rootfs $(PYBIN)/python tests/hosts/testhosts.py build-rootfs && $(STEP) servers $(PYBIN)/python tests/hosts/servers.py build,echo "make test: SKIPPED the test-host rootfs and the Redis 8 / Valkey servers (needs root)")
 
 test-lane-checks:
 	$(STEP) lint $(MAKE) lint

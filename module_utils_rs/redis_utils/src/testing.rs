@@ -45,7 +45,26 @@ impl RedisProcess {
     /// When the server does not start: the test cannot go on.
     #[must_use]
     pub fn server(extra: &[&str]) -> RedisProcess {
-        Self::start("redis-server", extra)
+        Self::start(Path::new("redis-server"), false, extra)
+    }
+
+    /// Starts the server of `build` (Redis 8.0, Valkey 8.1, or the machine's own) with the given
+    /// extra config lines.
+    ///
+    /// # Panics
+    /// When the server does not start.
+    #[must_use]
+    pub fn server_of(build: &ServerBuild, extra: &[&str]) -> RedisProcess {
+        Self::start(&build.server, false, extra)
+    }
+
+    /// Starts the Sentinel of `build` with the given config lines.
+    ///
+    /// # Panics
+    /// When sentinel does not start.
+    #[must_use]
+    pub fn sentinel_of(build: &ServerBuild, extra: &[&str]) -> RedisProcess {
+        Self::start(&build.sentinel, true, extra)
     }
 
     /// Starts `redis-sentinel` with the given config lines.
@@ -54,7 +73,7 @@ impl RedisProcess {
     /// When sentinel does not start.
     #[must_use]
     pub fn sentinel(extra: &[&str]) -> RedisProcess {
-        Self::start("redis-sentinel", extra)
+        Self::start(Path::new("redis-sentinel"), true, extra)
     }
 
     /// Starts `binary` (redis-server or redis-sentinel) on a config file written elsewhere (by a
@@ -102,7 +121,9 @@ impl RedisProcess {
     }
 
     #[allow(clippy::expect_used)]
-    fn start(binary: &str, extra: &[&str]) -> RedisProcess {
+    fn start(binary: &Path, sentinel: bool, extra: &[&str]) -> RedisProcess {
+        let binary_name = binary.display().to_string();
+        let binary_name = binary_name.as_str();
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let password = extra
@@ -114,7 +135,7 @@ impl RedisProcess {
             dir.path().display(),
             dir.path().join("redis.log").display()
         );
-        if binary == "redis-sentinel" {
+        if sentinel {
             conf = format!(
                 "port {port}\nbind 127.0.0.1\ndir {}\nlogfile {}\ndaemonize no\n",
                 dir.path().display(),
@@ -134,7 +155,7 @@ impl RedisProcess {
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| {
-                panic!("cannot start {binary} (apt install redis-server redis-sentinel): {e}")
+                panic!("cannot start {binary_name} (apt install redis-server redis-sentinel): {e}")
             });
         let p = RedisProcess {
             port,
@@ -144,7 +165,7 @@ impl RedisProcess {
         };
         if !wait_for_port(port, Duration::from_secs(10)) {
             let log = std::fs::read_to_string(p.dir.path().join("redis.log")).unwrap_or_default();
-            panic!("{binary} on port {port} did not come up; log:\n{log}");
+            panic!("{binary_name} on port {port} did not come up; log:\n{log}");
         }
         p
     }
@@ -303,6 +324,144 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> bool {
         std::thread::sleep(Duration::from_millis(25));
     }
     false
+}
+
+/// Which server a build is: Redis or its fork Valkey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavour {
+    Redis,
+    Valkey,
+}
+
+/// One server build the tests can start: the machine's own redis-server (Debian 12: 7.0) or one
+/// unpacked from the Debian 13 rootfs by `python3 tests/hosts/servers.py build` (Redis 8.0,
+/// Valkey 8.1), described by build/servers/<name>/build.json.
+#[derive(Clone, Debug)]
+pub struct ServerBuild {
+    /// `redis-7.0`, `redis-8.0`, `valkey-8.1`.
+    pub name: String,
+    pub flavour: Flavour,
+    /// The full version, `8.1.1`.
+    pub version: String,
+    pub server: PathBuf,
+    pub sentinel: PathBuf,
+    pub cli: PathBuf,
+}
+
+/// Where servers.py puts its builds: `CF_SERVERS_DIR`, else the workspace's build/servers.
+#[must_use]
+pub fn servers_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("CF_SERVERS_DIR") {
+        return PathBuf::from(d);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../build/servers")
+}
+
+impl ServerBuild {
+    /// The machine's own redis-server, redis-sentinel and redis-cli from PATH, named after the
+    /// version `redis-server --version` reports.
+    ///
+    /// # Panics
+    /// When redis-server is not installed or says no version.
+    #[must_use]
+    pub fn host() -> ServerBuild {
+        let out = Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run redis-server (apt install redis-server): {e}"));
+        let text = String::from_utf8_lossy(&out.stdout);
+        let version = text
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("v="))
+            .unwrap_or_else(|| panic!("redis-server --version said no version: {text}"))
+            .to_string();
+        ServerBuild {
+            name: format!("redis-{}", major_minor(&version)),
+            flavour: Flavour::Redis,
+            version,
+            server: PathBuf::from("redis-server"),
+            sentinel: PathBuf::from("redis-sentinel"),
+            cli: PathBuf::from("redis-cli"),
+        }
+    }
+
+    /// The build `name` (`redis-7.0`, `redis-8.0`, `valkey-8.1`) when it exists: the host's own
+    /// when its version matches, else build/servers/<name>/build.json.
+    #[must_use]
+    pub fn find(name: &str) -> Option<ServerBuild> {
+        let host = ServerBuild::host();
+        if host.name == name {
+            return Some(host);
+        }
+        let text = std::fs::read_to_string(servers_dir().join(name).join("build.json")).ok()?;
+        let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let s = |k: &str| {
+            v.get(k)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        };
+        let flavour = match s("flavour")?.as_str() {
+            "valkey" => Flavour::Valkey,
+            _ => Flavour::Redis,
+        };
+        Some(ServerBuild {
+            name: name.to_string(),
+            flavour,
+            version: s("version")?,
+            server: PathBuf::from(s("server")?),
+            sentinel: PathBuf::from(s("sentinel")?),
+            cli: PathBuf::from(s("cli")?),
+        })
+    }
+
+    /// The build `name`, or None after printing a SKIP line when it is missing. With
+    /// `CF_REQUIRE_SERVERS=1` a missing build is a failure instead: tests/test_server_versions.py
+    /// runs the version tests that way under CI, after `make test` built the servers (cargo's
+    /// own `make test-rust` step runs beside that build, so it may find none yet and skips).
+    ///
+    /// # Panics
+    /// With `CF_REQUIRE_SERVERS=1`, when the build is missing.
+    #[must_use]
+    #[allow(clippy::print_stdout)]
+    pub fn require(name: &str) -> Option<ServerBuild> {
+        if let Some(b) = ServerBuild::find(name) {
+            return Some(b);
+        }
+        let required = std::env::var("CF_REQUIRE_SERVERS").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "the server build {name} is missing from {} and CF_REQUIRE_SERVERS=1 (python3 tests/hosts/servers.py build)",
+            servers_dir().display()
+        );
+        println!(
+            "SKIP: no {name} server build in {} (python3 tests/hosts/servers.py build, after testhosts.py build-rootfs --release trixie)",
+            servers_dir().display()
+        );
+        None
+    }
+
+    /// The three supported builds that exist (redis-7.0 always; redis-8.0 and valkey-8.1 when
+    /// built), printing a SKIP line for each missing one (see `require`).
+    #[must_use]
+    pub fn supported() -> Vec<ServerBuild> {
+        ["redis-7.0", "redis-8.0", "valkey-8.1"]
+            .iter()
+            .filter_map(|n| ServerBuild::require(n))
+            .collect()
+    }
+
+    /// The product name as the modules print it: `Redis` or `Valkey`.
+    #[must_use]
+    pub fn product(&self) -> &'static str {
+        match self.flavour {
+            Flavour::Redis => "Redis",
+            Flavour::Valkey => "Valkey",
+        }
+    }
+}
+
+fn major_minor(version: &str) -> String {
+    version.split('.').take(2).collect::<Vec<_>>().join(".")
 }
 
 /// Runs a module binary with `args` written to an args file, as Ansible does; returns the parsed
