@@ -62,6 +62,60 @@ impl Info {
     }
 }
 
+/// Which server answered INFO: Redis, or Valkey (which reports `redis_version:7.2.4` for the
+/// clients that check it, beside its own `valkey_version` and `server_name:valkey`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerIdentity {
+    /// `redis` or `valkey`.
+    pub flavour: String,
+    /// The server's own version: `valkey_version` on Valkey, `redis_version` on Redis.
+    pub version: String,
+    /// `redis_version` as reported (Valkey's compatibility version).
+    pub redis_version: String,
+}
+
+impl ServerIdentity {
+    /// From INFO's server section: `server_name:valkey` or a `valkey_version` field means Valkey.
+    #[must_use]
+    pub fn from_info(info: &Info) -> ServerIdentity {
+        let redis_version = info.get("redis_version").unwrap_or("").to_string();
+        let valkey = info.get("valkey_version");
+        let is_valkey = valkey.is_some()
+            || info
+                .get("server_name")
+                .is_some_and(|n| n.eq_ignore_ascii_case("valkey"));
+        if is_valkey {
+            ServerIdentity {
+                flavour: "valkey".into(),
+                version: valkey.unwrap_or(&redis_version).to_string(),
+                redis_version,
+            }
+        } else {
+            ServerIdentity {
+                flavour: "redis".into(),
+                version: redis_version.clone(),
+                redis_version,
+            }
+        }
+    }
+
+    /// `Valkey` or `Redis`.
+    #[must_use]
+    pub fn product(&self) -> &'static str {
+        if self.flavour == "valkey" {
+            "Valkey"
+        } else {
+            "Redis"
+        }
+    }
+
+    /// `Valkey 8.1.1`, `Redis 7.0.15`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("{} {}", self.product(), self.version)
+    }
+}
+
 /// A number when the text is one, an object for `k=v,k=v`, otherwise the string.
 #[must_use]
 pub fn parse_value(s: &str) -> Value {
@@ -139,6 +193,26 @@ mod tests {
             json!({"ip": "127.0.0.1", "port": 6380, "state": "online", "offset": 42, "lag": 0})
         );
         assert_eq!(j["db0"], json!({"keys": 3, "expires": 1, "avg_ttl": 100}));
+    }
+
+    #[test]
+    fn identity_names_valkey_by_its_own_version() {
+        let v = Info::parse(
+            "# Server\r\nredis_version:7.2.4\r\nserver_name:valkey\r\nvalkey_version:8.1.1\r\n",
+        );
+        let id = ServerIdentity::from_info(&v);
+        assert_eq!(
+            (
+                id.flavour.as_str(),
+                id.version.as_str(),
+                id.redis_version.as_str()
+            ),
+            ("valkey", "8.1.1", "7.2.4")
+        );
+        assert_eq!(id.label(), "Valkey 8.1.1");
+        let r = ServerIdentity::from_info(&Info::parse("# Server\r\nredis_version:8.0.2\r\n"));
+        assert_eq!(r.label(), "Redis 8.0.2");
+        assert_eq!(r.flavour, "redis");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use crate::acl;
 use crate::commands;
-use crate::directives::{self, Kind};
+use crate::directives::{self, Kind, Version};
 use ansible_module::nolog::MASK;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,11 +14,58 @@ pub enum Dialect {
     Sentinel,
 }
 
-pub use redis_utils::redisconf::{last, parse, secrets, secrets_in, split_args, Line};
+pub use redis_utils::redisconf::{last, parse, split_args, Line};
+
+/// The name `redis_utils::redisconf` knows a secret directive by: Valkey 8 spells the master's
+/// password `primaryauth` (the same parameter as `masterauth`), and it is as secret.
+fn secret_alias(name: &str) -> &str {
+    if name.eq_ignore_ascii_case("primaryauth") {
+        "masterauth"
+    } else {
+        name
+    }
+}
+
+/// Every secret among `(directive, arguments)` pairs, by `redis_utils::redisconf::secrets` (the
+/// collection's one rule), Valkey's `primaryauth` included.
+pub fn secrets<'a>(directives: impl IntoIterator<Item = (&'a str, &'a [String])>) -> Vec<String> {
+    redis_utils::redisconf::secrets(directives.into_iter().map(|(n, a)| (secret_alias(n), a)))
+}
+
+/// Every secret of parsed lines (see [`secrets`]).
+#[must_use]
+pub fn secrets_in(lines: &[Line]) -> Vec<String> {
+    secrets(lines.iter().map(|l| (l.name.as_str(), l.args.as_slice())))
+}
+
+/// Which server's directives a redis.conf is checked against (`server_version`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Against {
+    /// The table; `None` (`server_version: auto` with `apply: live`): any supported server's
+    /// for now, the running server's once connected ([`check_names_on_server`]).
+    pub version: Option<Version>,
+    /// How messages name the server: `Redis 7.0.15 (the installed /usr/bin/redis-server)`.
+    pub label: String,
+}
+
+impl Against {
+    /// Redis 7.0's table, the default when nothing says which server reads the file.
+    #[must_use]
+    pub fn redis70() -> Against {
+        Against {
+            version: Some(Version::Redis70),
+            label: Version::Redis70.label().to_string(),
+        }
+    }
+}
 
 fn suggest(name: &str, dialect: Dialect) -> String {
+    suggest_on(name, dialect, Version::Redis70)
+}
+
+fn suggest_on(name: &str, dialect: Dialect, version: Version) -> String {
     let hint = match dialect {
-        Dialect::Redis => directives::did_you_mean(name, directives::REDIS.iter().map(|(n, _)| *n)),
+        Dialect::Redis => directives::did_you_mean(name, version.names()),
         Dialect::Sentinel => directives::did_you_mean(
             name,
             directives::SENTINEL_GENERAL
@@ -31,11 +78,85 @@ fn suggest(name: &str, dialect: Dialect) -> String {
         .unwrap_or_default()
 }
 
-/// Checks every line: known directive, value of the right kind, right number of arguments.
+/// Checks every line against Redis 7.0's directives (see [`validate_lines_against`]).
 ///
 /// # Errors
 /// The first bad line, naming the directive, the value and the line.
 pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+    validate_lines_against(lines, dialect, &Against::redis70())
+}
+
+/// Why `name` is not a directive of the server `label` (of table `version`), naming the
+/// supported servers that have it, or the closest name it has.
+fn not_on(name: &str, version: Version, label: &str, at: &str) -> String {
+    if version.ignored().contains(&name) {
+        return format!(
+            "`{name}` has no effect on {label}: it is deprecated there and ignored; remove it{at}"
+        );
+    }
+    let others: Vec<&str> = version
+        .others_with(name)
+        .iter()
+        .map(|v| v.label())
+        .collect();
+    if others.is_empty() {
+        format!(
+            "unknown directive `{name}`{}: not a directive of {label}{at}",
+            suggest_on(name, Dialect::Redis, version)
+        )
+    } else {
+        format!(
+            "`{name}` is not a directive of {label}; {} {} it{at}",
+            others.join(" and "),
+            if others.len() == 1 { "has" } else { "have" }
+        )
+    }
+}
+
+/// After connecting (`server_version: auto`, `apply: live`): every directive of `lines` that
+/// the running server's table (`version`) lacks is asked for by name (`ask`: CONFIG GET of it
+/// answers something), so a server newer than the tables still gets what it reads.
+///
+/// # Errors
+/// A directive the running server does not have, naming the server (`label`); or `ask` failing.
+pub fn check_names_on_server(
+    lines: &[Line],
+    version: Version,
+    label: &str,
+    mut ask: impl FnMut(&str) -> Result<bool, String>,
+) -> Result<(), String> {
+    for l in lines {
+        let at = format!(" (line {} of the rendered config)", l.number);
+        if version.ignored().contains(&l.name.as_str()) {
+            return Err(not_on(&l.name, version, label, &at));
+        }
+        if version.knows(&l.name) {
+            continue;
+        }
+        let has = ask(&l.name).map_err(|e| {
+            format!(
+                "`{}` is not in the {} table, and asking the server failed: {e}{at}",
+                l.name,
+                version.label()
+            )
+        })?;
+        if !has {
+            return Err(not_on(&l.name, version, label, &at));
+        }
+    }
+    Ok(())
+}
+
+/// Checks every line: known directive (to the server of `against`), value of the right kind,
+/// right number of arguments.
+///
+/// # Errors
+/// The first bad line, naming the directive, the value and the line.
+pub fn validate_lines_against(
+    lines: &[Line],
+    dialect: Dialect,
+    against: &Against,
+) -> Result<(), String> {
     for l in lines {
         let at = format!(" (line {} of the rendered config)", l.number);
         if dialect == Dialect::Sentinel && l.name == "sentinel" {
@@ -74,7 +195,20 @@ pub fn validate_lines(lines: &[Line], dialect: Dialect) -> Result<(), String> {
                 suggest(&l.name, dialect)
             ));
         }
-        let Some(kind) = directives::kind(&l.name) else {
+        let kind = match (dialect, against.version) {
+            // sentinel.conf: its general directives are checked above; their kinds are Redis'.
+            (Dialect::Sentinel, _) => directives::kind(&l.name),
+            (Dialect::Redis, Some(v)) => {
+                if v.ignored().contains(&l.name.as_str()) || !v.knows(&l.name) {
+                    return Err(not_on(&l.name, v, &against.label, &at));
+                }
+                directives::kind_on(v, &l.name)
+            }
+            // Checked by name on the running server later; a value is checked when some
+            // server's table knows the name's kind.
+            (Dialect::Redis, None) => Some(directives::kind(&l.name).unwrap_or(Kind::Words)),
+        };
+        let Some(kind) = kind else {
             return Err(format!(
                 "unknown directive `{}`{}{at}",
                 l.name,
@@ -141,6 +275,12 @@ const REPEATABLE: &[&str] = &[
 /// `hash-max-ziplist-entries`) are the same parameter as the new names.
 #[must_use]
 pub fn canonical(name: &str) -> String {
+    // Valkey 8: `primaryauth`/`primaryuser` are `masterauth`/`masteruser` by another name.
+    let name = match name {
+        "primaryauth" => "masterauth",
+        "primaryuser" => "masteruser",
+        n => n,
+    };
     name.replace("slaveof", "replicaof")
         .replace("slave", "replica")
         .replace("ziplist", "listpack")
@@ -609,13 +749,87 @@ mod tests {
         parse(t).unwrap_or_default()
     }
 
+    // See: issue 16 item 2
+    #[test]
+    fn issue16_item2_each_version_knows_its_own_directives() {
+        let on = |v: Version, t: &str| {
+            validate_lines_against(
+                &lines(t),
+                Dialect::Redis,
+                &Against {
+                    version: Some(v),
+                    label: v.label().to_string(),
+                },
+            )
+        };
+        let valkey_only = "dual-channel-replication-enabled yes\n";
+        assert!(on(Version::Valkey81, valkey_only).is_ok());
+        assert_eq!(
+            on(Version::Redis70, valkey_only),
+            Err("`dual-channel-replication-enabled` is not a directive of Redis 7.0; Valkey 8.1 has it (line 1 of the rendered config)".into())
+        );
+        assert!(on(Version::Redis80, valkey_only)
+            .is_err_and(|e| e.contains("not a directive of Redis 8.0; Valkey 8.1 has it")));
+        // Redis 8.0 only.
+        let redis8 = "replica-full-sync-buffer-limit 1mb\n";
+        assert!(on(Version::Redis80, redis8).is_ok());
+        assert!(on(Version::Valkey81, redis8)
+            .is_err_and(|e| e.contains("not a directive of Valkey 8.1; Redis 8.0 has it")));
+        // Both newer ones, not 7.0.
+        assert!(on(Version::Redis70, "set-max-listpack-entries 128\n")
+            .is_err_and(|e| e.contains("Redis 8.0 and Valkey 8.1 have it")));
+        // Kinds of new names are checked.
+        assert!(on(
+            Version::Valkey81,
+            "dual-channel-replication-enabled maybe\n"
+        )
+        .is_err_and(|e| e.contains("is not yes or no")));
+        // Valkey's name for masterauth, and the ignored leftovers.
+        assert!(on(Version::Valkey81, "primaryauth s3cret\n").is_ok());
+        assert!(on(Version::Valkey81, "dynamic-hz yes\n")
+            .is_err_and(|e| e.contains("has no effect on Valkey 8.1")));
+        assert!(on(Version::Redis80, "io-threads-do-reads yes\n")
+            .is_err_and(|e| e.contains("has no effect on Redis 8.0")));
+        assert!(on(Version::Redis70, "io-threads-do-reads yes\n").is_ok());
+        // primaryauth is a secret like masterauth, and the same directive.
+        assert_eq!(
+            secrets_of_text("primaryauth s3cret\n"),
+            vec!["s3cret".to_string()]
+        );
+        assert_eq!(
+            mask_secrets("primaryauth s3cret\n"),
+            "primaryauth ********\n"
+        );
+        assert_eq!(canonical("primaryauth"), canonical("masterauth"));
+    }
+
+    // See: issue 16 item 2
+    #[test]
+    fn issue16_item2_live_check_asks_the_server_for_what_its_table_lacks() {
+        let ls = lines("port 1\nsome-future-param 3\n");
+        let mut asked = Vec::new();
+        let r = check_names_on_server(&ls, Version::Redis80, "Redis 8.2.0 (running at x)", |n| {
+            asked.push(n.to_string());
+            Ok(true)
+        });
+        assert!(r.is_ok());
+        assert_eq!(asked, vec!["some-future-param".to_string()]);
+        let r = check_names_on_server(
+            &lines("dual-channel-replication-enabled yes\n"),
+            Version::Redis70,
+            "Redis 7.0.15 (running at 127.0.0.1:1)",
+            |_| Ok(false),
+        );
+        assert_eq!(r, Err("`dual-channel-replication-enabled` is not a directive of Redis 7.0.15 (running at 127.0.0.1:1); Valkey 8.1 has it (line 1 of the rendered config)".into()));
+    }
+
     #[test]
     fn unknown_directive_with_suggestion_and_line() {
         let e = validate_lines(
             &lines("port 6379\nmaxmemory-polcy allkeys-lru\n"),
             Dialect::Redis,
         );
-        assert_eq!(e, Err("unknown directive `maxmemory-polcy` (did you mean `maxmemory-policy`?) (line 2 of the rendered config)".into()));
+        assert_eq!(e, Err("unknown directive `maxmemory-polcy` (did you mean `maxmemory-policy`?): not a directive of Redis 7.0 (line 2 of the rendered config)".into()));
     }
 
     #[test]

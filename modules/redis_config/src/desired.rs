@@ -58,7 +58,8 @@ impl Desired {
         conf::refuse_control_chars(&lines).map_err(ModuleError::new)?;
         let mut warnings = Vec::new();
         if req.validate {
-            conf::validate_lines(&lines, req.dialect).map_err(ModuleError::new)?;
+            conf::validate_lines_against(&lines, req.dialect, &req.against)
+                .map_err(ModuleError::new)?;
             conf::validate_file(&lines, req.dialect).map_err(ModuleError::new)?;
             warnings = conf::check_contradictions(&lines, req.dialect).map_err(ModuleError::new)?;
         }

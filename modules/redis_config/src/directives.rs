@@ -1,7 +1,9 @@
-//! What Redis 7 accepts in redis.conf and sentinel.conf, and how CONFIG GET reports it.
+//! What Redis 7.0, Redis 8.0 and Valkey 8.1 accept in redis.conf and sentinel.conf, and how
+//! CONFIG GET reports it.
 //!
-//! The names are every parameter `CONFIG GET *` lists on Redis 7.0, plus the file-only ones
-//! (`rename-command`, `include`, `loadmodule`, `user`). Kinds are what config.c parses them as, so
+//! The names of each server ([`Version`]) are every parameter its `CONFIG GET *` lists
+//! (data/config-*.txt), plus the file-only ones (`rename-command`, `include`, `loadmodule`,
+//! `user`); the kinds ([`REDIS`], [`NEWER`]) are keyed by name, shared by every version. Kinds are what config.c parses them as, so
 //! that `maxmemory lots` or `port 70000` fail here, with the directive and the value named, and not
 //! at the next restart. `normalize` turns a desired value into the form CONFIG GET answers with
 //! (`4gb` → `4294967296`, `yes`), so comparing with a running server never reports false changes.
@@ -327,6 +329,207 @@ pub const REDIS: &[(&str, Kind)] = &[
     ("zset-max-ziplist-value", NONNEG),
 ];
 
+/// Kinds of the parameters Redis 7.0 lacks and a later supported server has (Redis 8.0, Valkey
+/// 8.1), as their config.c parses them; ranges checked against the servers' CONFIG SET errors.
+/// A parameter of a server's table that is in neither list is free text ([`Kind::Words`]).
+pub const NEWER: &[(&str, Kind)] = &[
+    ("active-defrag-cycle-us", NONNEG),
+    ("aof-rewrite-cpulist", Kind::Text),
+    ("availability-zone", Kind::Text),
+    ("bgsave-cpulist", Kind::Text),
+    ("bio-cpulist", Kind::Text),
+    ("cluster-announce-client-ipv4", Kind::Text),
+    ("cluster-announce-client-ipv6", Kind::Text),
+    ("cluster-announce-human-nodename", Kind::Text),
+    ("cluster-blacklist-ttl", NONNEG),
+    (
+        "cluster-compatibility-sample-ratio",
+        Kind::Int { min: 0, max: 100 },
+    ),
+    (
+        "cluster-manual-failover-timeout",
+        Kind::Int {
+            min: 1,
+            max: i32::MAX as i64,
+        },
+    ),
+    ("cluster-slot-stats-enabled", Kind::Bool),
+    ("commandlog-execution-slower-than", ANYINT),
+    ("commandlog-large-reply-max-len", NONNEG),
+    ("commandlog-large-request-max-len", NONNEG),
+    ("commandlog-reply-larger-than", ANYINT),
+    ("commandlog-request-larger-than", ANYINT),
+    ("commandlog-slow-execution-max-len", NONNEG),
+    ("dual-channel-replication-enabled", Kind::Bool),
+    ("extended-redis-compatibility", Kind::Bool),
+    ("hide-user-data-from-log", Kind::Bool),
+    ("import-mode", Kind::Bool),
+    ("locale-collate", Kind::Text),
+    ("log-format", Kind::Enum(&["legacy", "logfmt"])),
+    (
+        "log-timestamp-format",
+        Kind::Enum(&["legacy", "iso8601", "milliseconds"]),
+    ),
+    (
+        "max-new-connections-per-cycle",
+        Kind::Int { min: 1, max: 1000 },
+    ),
+    (
+        "max-new-tls-connections-per-cycle",
+        Kind::Int { min: 1, max: 1000 },
+    ),
+    ("prefetch-batch-max-size", Kind::Int { min: 0, max: 128 }),
+    ("primaryauth", Kind::Text),
+    ("primaryuser", Kind::Text),
+    ("rdb-version-check", Kind::Enum(&["strict", "relaxed"])),
+    ("rdma-bind", Kind::Words),
+    ("rdma-port", PORT),
+    ("rdma-rx-size", Kind::Size),
+    ("replica-full-sync-buffer-limit", Kind::Size),
+    ("server-cpulist", Kind::Text),
+    ("set-max-listpack-entries", NONNEG),
+    ("set-max-listpack-value", NONNEG),
+    ("unixsocketgroup", Kind::Text),
+];
+
+/// Directives redis.conf takes that CONFIG GET never lists: read at start, many times over.
+pub const FILE_ONLY: &[&str] = &["include", "loadmodule", "rename-command", "user"];
+
+/// The servers whose directives are known: each one's `CONFIG GET *` names (data/config-*.txt,
+/// generated from the real server and compared with one by the tests), plus [`FILE_ONLY`], plus
+/// the parameters it hides from `CONFIG GET *` but still reads and answers by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Version {
+    Redis70,
+    Redis80,
+    Valkey81,
+}
+
+/// Every supported server, oldest first.
+pub const VERSIONS: [Version; 3] = [Version::Redis70, Version::Redis80, Version::Valkey81];
+
+/// The values `server_version` takes (`auto`: from the server, see the module's doc).
+pub const SERVER_VERSION_CHOICES: [&str; 6] = [
+    "auto",
+    "redis",
+    "valkey",
+    "redis-7.0",
+    "redis-8.0",
+    "valkey-8.1",
+];
+
+impl Version {
+    /// `redis-7.0`, `redis-8.0`, `valkey-8.1`: the names `server_version` takes.
+    #[must_use]
+    pub fn key(self) -> &'static str {
+        match self {
+            Version::Redis70 => "redis-7.0",
+            Version::Redis80 => "redis-8.0",
+            Version::Valkey81 => "valkey-8.1",
+        }
+    }
+
+    /// `Redis 7.0`, as messages name it.
+    #[must_use]
+    pub fn label(self) -> &'static str {
+        match self {
+            Version::Redis70 => "Redis 7.0",
+            Version::Redis80 => "Redis 8.0",
+            Version::Valkey81 => "Valkey 8.1",
+        }
+    }
+
+    /// A `server_version` value; `redis` and `valkey` are the newest of each. `None` for `auto`
+    /// or an unknown value (the argument spec's choices refuse those first).
+    #[must_use]
+    pub fn from_key(key: &str) -> Option<Version> {
+        match key {
+            "redis-7.0" => Some(Version::Redis70),
+            "redis" | "redis-8.0" => Some(Version::Redis80),
+            "valkey" | "valkey-8.1" => Some(Version::Valkey81),
+            _ => None,
+        }
+    }
+
+    /// The table for a server that says it is `flavour` (`redis`, `valkey`) `version`: its own
+    /// when supported, else the closest older one of its flavour (`exact` false: the caller says
+    /// so), Redis 7.0 for anything older.
+    #[must_use]
+    pub fn for_server(flavour: &str, version: &str) -> (Version, bool) {
+        let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+        let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        if flavour.eq_ignore_ascii_case("valkey") {
+            return (Version::Valkey81, (major, minor) == (8, 1));
+        }
+        match (major, minor) {
+            (7, 0) => (Version::Redis70, true),
+            (8, 0) => (Version::Redis80, true),
+            (m, _) if m >= 8 => (Version::Redis80, false),
+            _ => (Version::Redis70, false),
+        }
+    }
+
+    fn table(self) -> &'static str {
+        match self {
+            Version::Redis70 => include_str!("../data/config-redis-7.0.txt"),
+            Version::Redis80 => include_str!("../data/config-redis-8.0.txt"),
+            Version::Valkey81 => include_str!("../data/config-valkey-8.1.txt"),
+        }
+    }
+
+    /// The names `CONFIG GET *` lists on this server.
+    pub fn config_names(self) -> impl Iterator<Item = &'static str> {
+        self.table()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    }
+
+    /// Parameters the server reads from its file and answers `CONFIG GET <name>` for, though
+    /// `CONFIG GET *` leaves them out (checked on the real servers by tests/versions.rs).
+    #[must_use]
+    pub fn hidden(self) -> &'static [&'static str] {
+        match self {
+            Version::Redis70 => &[],
+            Version::Redis80 | Version::Valkey81 => &["aof-disable-auto-gc"],
+        }
+    }
+
+    /// Deprecated parameters the server still reads from a file but ignores (CONFIG GET and
+    /// CONFIG SET no longer know them): refused, since the line would do nothing.
+    #[must_use]
+    pub fn ignored(self) -> &'static [&'static str] {
+        match self {
+            Version::Redis70 => &[],
+            Version::Redis80 => &["io-threads-do-reads"],
+            Version::Valkey81 => &["dynamic-hz", "io-threads-do-reads"],
+        }
+    }
+
+    /// Every directive name this server reads in redis.conf (and does something with).
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        self.config_names()
+            .chain(FILE_ONLY.iter().copied())
+            .chain(self.hidden().iter().copied())
+    }
+
+    /// Whether this server reads `name` (lower case) in redis.conf.
+    #[must_use]
+    pub fn knows(self, name: &str) -> bool {
+        self.names().any(|n| n == name)
+    }
+
+    /// The other supported servers that read `name`, for "Valkey 8.1 has it".
+    #[must_use]
+    pub fn others_with(self, name: &str) -> Vec<Version> {
+        VERSIONS
+            .iter()
+            .copied()
+            .filter(|v| *v != self && v.knows(name))
+            .collect()
+    }
+}
+
 /// The general directives redis-sentinel reads from sentinel.conf (besides `sentinel ...` lines).
 pub const SENTINEL_GENERAL: &[&str] = &[
     "port",
@@ -403,7 +606,22 @@ pub const SENTINEL_SUB: &[(&str, usize, usize)] = &[
 
 #[must_use]
 pub fn kind(name: &str) -> Option<Kind> {
-    REDIS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    REDIS
+        .iter()
+        .chain(NEWER)
+        .find(|(n, _)| *n == name)
+        .map(|(_, k)| *k)
+}
+
+/// The kind of a directive that `version` reads: its known kind, or free text for a parameter
+/// the tables know no kind of (the running server still checks the value).
+#[must_use]
+pub fn kind_on(version: Version, name: &str) -> Option<Kind> {
+    if version.knows(name) {
+        Some(kind(name).unwrap_or(Kind::Words))
+    } else {
+        None
+    }
 }
 
 /// Levenshtein distance, for "did you mean".

@@ -2,12 +2,13 @@
 //! checked first (no CR, LF or NUL anywhere, one spelling per directive), every secret among
 //! them registered before anything could print it.
 
+use crate::conf::secrets;
 use crate::conf::{self, Dialect};
 use crate::directives;
 use crate::replication::Replication;
 use ansible_module::files;
 use ansible_module::{Module, ModuleError};
-use redis_utils::redisconf::{secrets, split_args};
+use redis_utils::redisconf::split_args;
 use serde_json::{json, Map, Value};
 
 /// The profiles offered by `profile`.
@@ -34,6 +35,12 @@ pub struct Request {
     pub backup: bool,
     pub validate: bool,
     pub allow_insecure: bool,
+    /// `server_version`: `auto`, `redis`, `valkey`, `redis-7.0`, `redis-8.0`, `valkey-8.1`.
+    pub server_version: String,
+    /// The directives redis.conf is checked against (see [`crate::server`]).
+    pub against: conf::Against,
+    /// Why the table is not the server's own (a version without a table of its own).
+    pub against_warnings: Vec<String>,
 }
 
 impl Request {
@@ -113,8 +120,18 @@ impl Request {
         settings.extend(user_settings);
         settings.retain(|_, v| !v.is_null());
 
+        let server_version = p.str("server_version").unwrap_or("auto").to_string();
+        let path = p.str("path").unwrap_or_default().to_string();
+        let (against, against_warnings) = if dialect == Dialect::Redis && p.flag("validate") {
+            crate::server::choose(&server_version, live, &path)
+        } else {
+            (conf::Against::redis70(), Vec::new())
+        };
         Ok(Request {
-            path: p.str("path").unwrap_or_default().to_string(),
+            path,
+            server_version,
+            against,
+            against_warnings,
             dialect,
             live,
             replication,

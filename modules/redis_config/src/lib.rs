@@ -31,6 +31,7 @@ pub mod live;
 pub mod plan;
 pub mod render;
 pub mod replication;
+pub mod server;
 mod sha256;
 pub mod target;
 
@@ -81,6 +82,9 @@ pub fn definition() -> ModuleDef {
             .default("managed")
             .choices(&["managed", "initial"]),
         Opt::bool("allow_insecure").default(false),
+        Opt::str("server_version")
+            .default("auto")
+            .choices(&directives::SERVER_VERSION_CHOICES),
     ]);
     spec = spec.required_if("placeholders", true, &["src"], false);
     ModuleDef {
@@ -122,7 +126,19 @@ pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
             Some(k)
         }
     };
-    for w in &desired.warnings {
+    // `server_version: auto` with a connection: the running server's directives decide,
+    // before anything is read for the plan or written.
+    let mut checked_against = req.against.clone();
+    if req.validate && checked_against.version.is_none() {
+        if let Some(c) = con.as_mut() {
+            let (v, label) = server::on_server(c, &desired.lines).map_err(ModuleError::new)?;
+            checked_against = conf::Against {
+                version: Some(v),
+                label,
+            };
+        }
+    }
+    for w in req.against_warnings.iter().chain(&desired.warnings) {
         m.warn(w.clone());
     }
     let state = match con.as_mut() {
@@ -147,6 +163,14 @@ pub fn run(m: &Module) -> Result<Outcome, ModuleError> {
     };
     let done = apply::apply(m, &req, &target, &desired, &plan, con.as_mut())?;
     let mut out = report(m, &req, &target, &desired, &plan, &done);
+    if req.dialect == conf::Dialect::Redis && req.validate {
+        if let Some(v) = checked_against.version {
+            out.set(
+                "server_version",
+                json!({"table": v.key(), "checked_against": checked_against.label}),
+            );
+        }
+    }
     if let Some(k) = &kept {
         out.set("replication_source", k.source.name());
         out.set("replication_note", k.note(&req.path, not_sent.as_ref()));
