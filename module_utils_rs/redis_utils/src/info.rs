@@ -44,6 +44,12 @@ impl Info {
         self.get(key).and_then(|v| v.parse().ok())
     }
 
+    /// `standalone`, `sentinel` or `cluster`: Redis says `redis_mode`, Valkey 8 `server_mode`.
+    #[must_use]
+    pub fn mode(&self) -> Option<&str> {
+        self.get("redis_mode").or_else(|| self.get("server_mode"))
+    }
+
     /// Fields of one section, in order.
     pub fn section<'a>(&'a self, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         self.fields
@@ -210,6 +216,14 @@ mod tests {
             ("valkey", "8.1.1", "7.2.4")
         );
         assert_eq!(id.label(), "Valkey 8.1.1");
+        assert_eq!(
+            Info::parse("# Server\r\nserver_mode:sentinel\r\n").mode(),
+            Some("sentinel")
+        );
+        assert_eq!(
+            Info::parse("# Server\r\nredis_mode:cluster\r\n").mode(),
+            Some("cluster")
+        );
         let r = ServerIdentity::from_info(&Info::parse("# Server\r\nredis_version:8.0.2\r\n"));
         assert_eq!(r.label(), "Redis 8.0.2");
         assert_eq!(r.flavour, "redis");

@@ -95,11 +95,13 @@ fn summary(r: &Report) -> String {
             return msg.clone();
         }
     }
+    // "Valkey 8.1.1 at ...": the verdict names what answered, flavour and version.
+    let who = r.server.as_deref().unwrap_or("Redis");
     if r.status == Status::Ok {
-        format!("Redis at {} is ok ({} checks)", r.address, r.checks.len())
+        format!("{who} at {} is ok ({} checks)", r.address, r.checks.len())
     } else {
         format!(
-            "Redis at {} is {}: {}",
+            "{who} at {} is {}: {}",
             r.address,
             r.status.as_str(),
             r.problems()

@@ -442,7 +442,10 @@ fn command_line_mode_nagios_and_json() {
     );
     assert_eq!(code, 0, "{out}");
     assert!(
-        out.starts_with("OK - Redis at localhost:") && out.contains(" | used_memory="),
+        out.starts_with(&format!(
+            "OK - Redis {} at localhost:",
+            redis_utils::testing::ServerBuild::host().version
+        )) && out.contains(" | used_memory="),
         "{out}"
     );
     assert!(!out.contains('\n'), "one line: {out}");

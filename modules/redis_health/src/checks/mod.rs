@@ -18,7 +18,7 @@ pub mod server;
 pub mod verdict;
 
 use redis_utils::connection::ConnectionParams;
-use redis_utils::info::Info;
+use redis_utils::info::{Info, ServerIdentity};
 use serde_json::{json, Value};
 use std::time::Instant;
 pub use verdict::{Report, Status, Thresholds};
@@ -52,7 +52,8 @@ const DEFAULT_SERVER_CHECKS: [&str; 7] = [
 /// fit what INFO says the server is.
 #[must_use]
 pub fn plan(requested: Option<&[String]>, info: &Info) -> Vec<&'static str> {
-    let is_sentinel = info.get("redis_mode") == Some("sentinel");
+    // Valkey 8 says `server_mode:sentinel`, Redis `redis_mode:sentinel`.
+    let is_sentinel = info.mode() == Some("sentinel");
     let cluster_enabled = info.int("cluster_enabled") == Some(1);
     let wanted: Vec<&str> = match requested {
         Some(r) => r.iter().map(String::as_str).collect(),
@@ -106,7 +107,8 @@ pub fn run_checks(conn: &ConnectionParams, requested: Option<&[String]>, t: &Thr
             return report;
         }
     };
-    let is_sentinel = info.get("redis_mode") == Some("sentinel");
+    // Valkey 8 says `server_mode:sentinel`, Redis `redis_mode:sentinel`.
+    let is_sentinel = info.mode() == Some("sentinel");
     let cluster_enabled = info.int("cluster_enabled") == Some(1);
     let role = match info.get("role") {
         Some("slave") => "replica",
@@ -119,13 +121,20 @@ pub fn run_checks(conn: &ConnectionParams, requested: Option<&[String]>, t: &Thr
     report
         .data
         .insert("redis_version".into(), json!(info.get("redis_version")));
+    // Valkey reports redis_version 7.2.4 for compatibility; its own version is valkey_version.
+    let id = ServerIdentity::from_info(&info);
+    report.data.insert(
+        "server".into(),
+        json!({"flavour": id.flavour, "version": id.version, "redis_version": id.redis_version}),
+    );
+    report.server = Some(id.label());
     report
         .data
         .insert("info".into(), Value::Object(info.to_json()));
 
     for name in plan(requested, &info) {
         let result = match name {
-            "info" => Ok(server::check_info(&info, &role, t)),
+            "info" => Ok(server::check_info(&info, &id, &role, t)),
             "memory" => Ok(server::check_memory(&info, t)),
             "persistence" => Ok(server::check_persistence(&info)),
             "replication" => Ok(replication::check_replication(&info, t, &mut report.data)),
@@ -179,6 +188,10 @@ pub(crate) mod tests {
         assert_eq!(plan(None, &node).last(), Some(&"cluster"));
         let sentinel = Info::parse("# Server\r\nredis_mode:sentinel\r\n");
         assert_eq!(plan(None, &sentinel), vec!["sentinel"]);
+        // See: issue 16 item 3 (a valkey-sentinel was checked as a plain server)
+        let valkey_sentinel =
+            Info::parse("# Server\r\nserver_name:valkey\r\nserver_mode:sentinel\r\n");
+        assert_eq!(plan(None, &valkey_sentinel), vec!["sentinel"]);
         // Requested checks run in report order, whatever order they were given in.
         let asked = vec!["pubsub".to_string(), "ping".into(), "memory".into()];
         assert_eq!(plan(Some(&asked), &server), vec!["memory", "pubsub"]);

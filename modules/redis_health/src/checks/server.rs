@@ -3,13 +3,22 @@
 
 use super::verdict::{Status, Thresholds};
 use redis_utils::connection::{pairs_to_object, ConnectionError, RedisConn};
-use redis_utils::info::{parse_kv_list, Info};
+use redis_utils::info::{parse_kv_list, Info, ServerIdentity};
 use serde_json::{json, Map, Value};
 
-pub fn check_info(info: &Info, role: &str, t: &Thresholds) -> (Status, String) {
-    let version = info.get("redis_version").unwrap_or("?");
+pub fn check_info(
+    info: &Info,
+    id: &ServerIdentity,
+    role: &str,
+    t: &Thresholds,
+) -> (Status, String) {
     let uptime = info.int("uptime_in_seconds").unwrap_or(0);
-    let msg = format!("redis {version}, role {role}, up {uptime}s");
+    let name = if id.version.is_empty() {
+        format!("{} ?", id.product())
+    } else {
+        id.label()
+    };
+    let msg = format!("{name}, role {role}, up {uptime}s");
     match &t.expected_role {
         Some(want) if want != role => (
             Status::Critical,

@@ -56,8 +56,11 @@ pub struct Report {
     pub status: Status,
     /// check name → `{status, message}`, in [`ALL_CHECKS`] order.
     pub checks: Vec<(String, Status, String)>,
-    /// Extra return values: `info`, `role`, `redis_version`, `replication`, `sentinel`, ...
+    /// Extra return values: `info`, `role`, `redis_version`, `server`, `replication`, ...
     pub data: Map<String, Value>,
+    /// What answered INFO, as the verdict names it: `Valkey 8.1.1`, `Redis 7.0.15`; `None`
+    /// before INFO (unreachable: the server is only known as "Redis at <address>").
+    pub server: Option<String>,
 }
 
 impl Report {
@@ -68,6 +71,7 @@ impl Report {
             status: Status::Ok,
             checks: Vec::new(),
             data: Map::new(),
+            server: None,
         }
     }
 
