@@ -31,6 +31,7 @@ ap.add_argument("--host", action="append", required=True, help="NAME=ADDR:PORT:S
 ap.add_argument("--down-after-ms", type=int, required=True)
 ap.add_argument("--margin-ms", type=int, default=10000)
 ap.add_argument("--writes", type=int, default=300)
+ap.add_argument("--unit", default="redis-server@main.service", help="the master's systemd unit")
 a = ap.parse_args()
 
 hosts = {}
@@ -86,7 +87,7 @@ for i in range(a.writes):
 if len(acked) < a.writes:
     fail(f"only {len(acked)} of {a.writes} writes acknowledged by a replica before the kill")
 
-unit = "redis-server@main.service"
+unit = a.unit
 dropin = f"/run/systemd/system/{unit}.d"
 in_host(old_name, "sh", "-c", f"mkdir -p {dropin} && printf '[Service]\\nRestart=no\\n' > {dropin}/cf-norestart.conf && systemctl daemon-reload")
 t0 = time.monotonic()
