@@ -613,3 +613,82 @@ def has_control(value):
     if isinstance(value, list):
         return any(has_control(v) for v in value)
     return False
+
+
+# ---------------------------------------------------------------------------------------------
+# A small real cluster, and Sentinels per password
+# ---------------------------------------------------------------------------------------------
+class Cluster:
+    """Three cluster-mode redis-server masters formed once with `redis-cli --cluster create`,
+    ready when every node says cluster_state:ok. The default user's password is `password`;
+    `add_user(name, secret)` creates an ACL user with every permission on every node, so that one
+    cluster serves secrets of every form (each its own user)."""
+
+    def __init__(self, password, size=3):
+        self.password, self.nodes = password, []
+        try:
+            extra = ["cluster-enabled yes", "cluster-config-file nodes.conf", "cluster-node-timeout 2000",
+                     f"masterauth {redis_quote(password)}"]
+            for _ in range(size):
+                self.nodes.append(Server(password=password, extra=extra))
+            env = dict(os.environ, REDISCLI_AUTH=password)
+            p = subprocess.run(["redis-cli", "--cluster", "create", *self.addresses(), "--cluster-replicas", "0",
+                                "--cluster-yes"], capture_output=True, text=True, env=env, timeout=120,
+                               stdin=subprocess.DEVNULL)
+            if p.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create failed: {p.stdout[-1500:]}{p.stderr[-1500:]}")
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+
+    def addresses(self):
+        return [f"127.0.0.1:{n.port}" for n in self.nodes]
+
+    def wait_ok(self, timeout=60):
+        deadline = time.time() + timeout
+        while True:
+            states = []
+            for n in self.nodes:
+                try:
+                    states.append("cluster_state:ok" in n.client().execute_command("CLUSTER", "INFO"))
+                except Exception:  # noqa: BLE001 (not up yet is not ready)
+                    states.append(False)
+            if all(states):
+                return
+            if time.time() > deadline:
+                raise RuntimeError("the cluster did not become ready")
+            time.sleep(0.1)
+
+    def add_user(self, name, secret):
+        for n in self.nodes:
+            c = n.client()
+            c.execute_command("ACL", "SETUSER", name, "reset", "on", f">{secret}", "~*", "&*", "+@all")
+            c.close()
+
+    def slots_and_epochs(self):
+        """What a run that must change nothing must leave: each node's view of the slots."""
+        out = {}
+        for n in self.nodes:
+            c = n.client()
+            out[n.port] = sorted(str(s) for s in c.execute_command("CLUSTER", "SLOTS"))
+            c.close()
+        return out
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+
+
+def sentinel_for(master, password, names=("relm",), auth_pass=None):
+    """A redis-sentinel whose own password is `password`, monitoring `master` under each of
+    `names` with `auth_pass` (the master's password by default), quorum 1."""
+    auth = master.password if auth_pass is None else auth_pass
+    extra = []
+    for name in names:
+        extra.append(f"sentinel monitor {name} 127.0.0.1 {master.port} 1")
+        if auth is not None:
+            extra.append(f"sentinel auth-pass {name} {redis_quote(str(auth))}")
+    s = Server(password=password, binary="redis-sentinel", extra=extra)
+    s.monitored = master
+    return s

@@ -30,6 +30,15 @@ def test_module_is_in_every_family(module, mods):
         missing.append("bad-input")
     if not any(c[0] == module for c in test_secret_audit.DIRECT):
         missing.append("secret-audit (direct)")
+    # A success path of its own: a base derived from the spec alone is a guess (test_direct
+    # asserts that it succeeds, but nothing says it reaches what the module is for).
+    if module not in test_secret_audit.AUDIT_BASES and not any(not b.armed for b in casegen.BASES.get(module, [])):
+        missing.append("secret-audit success base (test_secret_audit.AUDIT_BASES or cases.BASES)")
+    if not any(c[0] == module and c[3] == "success" for c in test_secret_audit.DIRECT):
+        missing.append("secret-audit success path (direct)")
+    for run, tasks in test_secret_audit.PLAN.items():
+        if not any(m == module and not fails for _, m, fails in tasks):
+            missing.append(f"secret-audit success task in the {run} playbook (test_secret_audit._tasks)")
     if not any(m == module for m, *_ in test_properties.TARGETS):
         missing.append("coercion-property")
     if not any(m == module for m, _ in test_idempotence.CASES):

@@ -6,12 +6,20 @@ redis.conf quoting), and the audit looks for the raw value, its str() and the co
 
 1. Direct: every module (as found in the collection), every no_log option set to the secret
    (and, for redis_config, the secret directives of settings and the old file's password), on a
-   success path and two failure paths (validation, runtime), in check and in real mode, diff on,
-   verbosity 4: stdout and stderr must not hold it.
+   success path that must succeed and two failure paths that must fail (validation, runtime), in
+   check and in real mode, diff on, verbosity 4: stdout and stderr must not hold it.
 2. Through Ansible: one playbook per mode (`-vvvv --check --diff`, and a real run `-vvvv
    --diff`) with a task per module and state (success and failure paths), secrets given as
    variables from `-e @vars.yml`, and `ansible` ad hoc for each module: no output holds a secret,
    nor do the registered results.
+
+Every secret form has its own servers, the secret being their password: a redis-server, a
+redis-sentinel monitoring it as `relm` (auth-pass the secret too), and an ACL user on every node
+of one three-master cluster (formed once with `redis-cli --cluster create`). So redis_sentinel
+and redis_cluster reach their success paths (a Sentinel and a cluster that answer), and the
+modules that go through a Sentinel (`master_name`) meet the secret as `sentinel_password` too.
+A module needs a success base here (or in cases.BASES) and success tasks in `_tasks`:
+test_coverage.py fails for one that has neither.
 3. Keys stay keys: with the passwords `redis`, `a` and `changed`, registered results keep
    `redis_version`, `failed`, `changed` and no key is masked.
 """
@@ -47,7 +55,13 @@ OLD = {
 KEY_PASSWORDS = ["redis", "a", "changed"]
 KNOWN = ("redis_config", "redis_health", "redis_service")
 # Modules whose playbook tasks are written out in _tasks (not derived from the spec).
-EXPLICIT = ("redis_command", "redis_keys", "redis_lua_script")
+EXPLICIT = ("redis_cluster", "redis_command", "redis_keys", "redis_lua_script", "redis_sentinel")
+# The cluster's default user (the nodes' own traffic); each form logs in as its own ACL user.
+CLUSTER_PW = "Rel-Cluster-Pw-4b8"
+
+
+def cluster_user(form):
+    return "rel_" + form.replace("-", "_")
 
 
 def needles(form):
@@ -70,13 +84,27 @@ def find_leaks(text):
 
 @pytest.fixture(scope="module")
 def form_servers():
-    """A server per secret form, whose password is that secret, and three with the passwords
-    that must not corrupt result keys."""
-    servers = {f: Server(password=str(v)) for f, (v, _) in FORMS.items()}
-    servers.update({f"key-{p}": Server(password=p) for p in KEY_PASSWORDS})
-    yield servers
-    for s in servers.values():
-        s.stop()
+    """Per secret form: a redis-server whose password is the secret (`form`), and a
+    redis-sentinel whose own password is the secret too, monitoring that server as `relm` with
+    the secret as auth-pass (`sentinel-<form>`; also as `rellife`, which the playbook's
+    redis_sentinel lifecycle removes and adds while other runs read `relm`); one three-master
+    cluster (`cluster`) where each form logs in as its own ACL user (cluster_user) with the
+    secret as password; three servers with the passwords that must not corrupt result keys
+    (`key-<password>`). All stopped by pid at the end, also when one of them fails to start."""
+    servers = {}
+    try:
+        for f, (v, _) in FORMS.items():
+            servers[f] = Server(password=str(v))
+            servers[f"sentinel-{f}"] = harness.sentinel_for(servers[f], str(v), names=("relm", "rellife"))
+        for p in KEY_PASSWORDS:
+            servers[f"key-{p}"] = Server(password=p)
+        servers["cluster"] = harness.Cluster(CLUSTER_PW)
+        for f, (v, _) in FORMS.items():
+            servers["cluster"].add_user(cluster_user(f), str(v))
+        yield servers
+    finally:
+        for s in servers.values():
+            s.stop()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,15 +119,73 @@ def _no_log_paths(argspec, prefix=()):
             yield from _no_log_paths(o["options"], inner)
 
 
-def _direct_cases():
+# Connections of the audit's own bases (tokens filled in per form by test_direct).
+_SENTINEL_CONN = {"login_host": "127.0.0.1", "login_port": "@@SPORT@@", "login_password": "@@SPW@@",
+                  "connect_timeout": 2}
+_SERVER_CONN = {"login_host": "127.0.0.1", "login_port": "@@PORT@@", "login_password": "@@PW@@", "connect_timeout": 2}
+_CLUSTER_CONN = {"login_host": "127.0.0.1", "login_port": "@@CPORT@@", "login_user": "@@CUSER@@",
+                 "login_password": "@@PW@@", "connect_timeout": 2}
+# The form's master found through its Sentinel: the secret is both passwords.
+_VIA_SENTINEL = {"login_host": "127.0.0.1", "login_port": "@@SPORT@@", "sentinel_password": "@@SPW@@",
+                 "login_password": "@@PW@@", "master_name": "relm", "targets": "master", "connect_timeout": 2}
+_RELM = {"name": "relm", "host": "127.0.0.1", "port": "@@PORT@@", "quorum": 1, "auth_pass": "@@PW@@"}
+
+
+def _audit_bases():
+    from cases import Base
+    return {
+        # The form's Sentinel already monitors `relm` so: present is a no-op; reset a change.
+        "redis_sentinel": [Base("present", dict(_SENTINEL_CONN, monitors=[dict(_RELM)], wait_timeout=10)),
+                           Base("reset", dict(_SENTINEL_CONN, state="reset", name="relm", wait_timeout=10))],
+        # The cluster is formed: present with its nodes, check and fixed change nothing.
+        "redis_cluster": [Base("check", dict(_CLUSTER_CONN, state="check")),
+                          Base("present", dict(_CLUSTER_CONN, nodes="@@CNODES@@", replicas=0, wait_timeout=20)),
+                          Base("fixed", dict(_CLUSTER_CONN, state="fixed", wait_timeout=20))],
+        "redis_command": [Base("ping", dict(_SERVER_CONN, command=["PING"])),
+                          Base("secret-arg", dict(_SERVER_CONN, command=["ECHO", "@@PW@@"], secret_args=[1])),
+                          Base("via-sentinel", dict(_VIA_SENTINEL, command=["PING"]))],
+        "redis_keys": [Base("list", dict(_SERVER_CONN, pattern="rel:*")),
+                       Base("via-sentinel", dict(_VIA_SENTINEL, pattern="rel:*"))],
+        "redis_lua_script": [Base("script", dict(_SERVER_CONN, builtin="rate_limiter", mode="script")),
+                             Base("function", dict(_SERVER_CONN, builtin="rate_limiter")),
+                             Base("via-sentinel", dict(_VIA_SENTINEL, builtin="rate_limiter", mode="script"))],
+    }
+
+
+AUDIT_BASES = _audit_bases()
+
+
+def audit_bases(name, spec):
+    """The success bases of the direct audit: the audit's own, else the bad-input matrix's
+    unarmed bases (cases.BASES), else one derived from the spec (which must succeed as well)."""
     import cases as casegen
+    return AUDIT_BASES.get(name) or [b for b in casegen.bases_for(name, spec) if not b.armed]
+
+
+def _failure_args(name, args):
+    """The base made to fail at run time (past validation), or None when there is no such way."""
+    args = json.loads(json.dumps(args))
+    if name == "redis_config":
+        args["settings"] = dict(args.get("settings") or {}, maxmemory="lots")
+    elif name == "redis_service":
+        args["config"] = "@@TMP@@/missing.conf"
+    elif "login_port" in args:
+        args["login_port"] = "@@CLOSED@@"
+        if "nodes" in args:
+            # redis_cluster reaches the cluster through any node it is given.
+            args["nodes"] = ["127.0.0.1:@@CLOSED@@"]
+    else:
+        return None
+    return args
+
+
+def _direct_cases():
     out = []
     for name, info in sorted(harness.modules().items()):
-        for base in casegen.bases_for(name, info["spec"]):
-            if base.armed:
-                continue
+        for base in audit_bases(name, info["spec"]):
+            paths = ["success", "validation"] + (["failure"] if _failure_args(name, base.args) else [])
             for form in FORMS:
-                for path in ("runtime", "validation"):
+                for path in paths:
                     for check in (False, True):
                         out.append((name, base.name, form, path, check))
     return out
@@ -114,9 +200,10 @@ def test_direct(name, base_name, form, path, check, mods, form_servers, workdir)
     import cases as casegen
     spec = mods[name]["spec"]
     server = form_servers[form]
+    sentinel, cluster = form_servers[f"sentinel-{form}"], form_servers["cluster"]
     secret, _ = FORMS[form]
-    base = next(b for b in casegen.bases_for(name, spec) if b.name == base_name)
-    args = json.loads(json.dumps(base.args))
+    base = next(b for b in audit_bases(name, spec) if b.name == base_name)
+    args = json.loads(json.dumps(base.args if path != "failure" else _failure_args(name, base.args)))
     plain = not any(c in str(secret) for c in " \"'")
     for p in _no_log_paths(spec["argument_spec"]):
         # Sub-options only where the base has their parent (monitors belong to sentinel.conf);
@@ -139,8 +226,9 @@ def test_direct(name, base_name, form, path, check, mods, form_servers, workdir)
         text = text.replace("Old-Base-Secret-9", harness.redis_quote(str(old)))
         (workdir / fname).write_text(text)
     tok = {"@@TMP@@": str(workdir), "@@PORT@@": server.port, "@@PW@@": secret, "@@SVCCONF@@": str(server.conf),
-           "@@SERVERDIR@@": str(server.dir), "@@FRESHPORT@@": harness.free_port(), "@@SPORT@@": server.port,
-           "@@SPW@@": secret}
+           "@@SERVERDIR@@": str(server.dir), "@@FRESHPORT@@": harness.free_port(), "@@SPORT@@": sentinel.port,
+           "@@SPW@@": secret, "@@CPORT@@": cluster.nodes[0].port, "@@CNODES@@": cluster.addresses(),
+           "@@CUSER@@": cluster_user(form), "@@CLOSED@@": harness.free_port()}
     run = harness.run_module(name, harness.tokens_replaced(args, tok), workdir, check=check, diff=True, verbosity=4)
     text = run.stdout.decode("utf-8", "replace") + "\n" + run.stderr.decode("utf-8", "replace")
     problems = run.contract_problems()
@@ -149,9 +237,12 @@ def test_direct(name, base_name, form, path, check, mods, form_servers, workdir)
         problems.append(f"secret {', '.join(leaks)} in the output: {_context(text, leaks)}")
     if path == "validation" and run.result is not None and not run.failed:
         problems.append("an unknown option was accepted")
-    if path == "runtime" and name in KNOWN and run.failed:
-        # The success path must succeed, or it audits nothing but a failure.
+    if path == "success" and (run.result is None or run.failed):
+        # The success path must succeed, or it audits nothing but a failure (a module with no
+        # base of its own gets one from its spec: give it one in AUDIT_BASES if that fails).
         problems.append(f"the success path failed: {short(run.result, 600)}")
+    if path == "failure" and run.result is not None and not run.failed:
+        problems.append(f"the failure path succeeded: {short(run.result, 400)}")
     if problems:
         pytest.fail("\n  ".join(problems), pytrace=False)
 
@@ -258,6 +349,44 @@ def _tasks(run, form, servers, d):
     add("redis_lua_script", "failure: validation", dict(conn, builtin="rate_limiter", bogus_rel_option=pw),
         fails=True)
 
+    # Through the form's Sentinel: the secret is the Sentinel's password and the master's.
+    sen = servers[f"sentinel-{form}"]
+    via = dict(conn, login_port=sen.port, sentinel_password=pw, master_name="relm", targets="master")
+    add("redis_command", "success: through Sentinel", dict(via, command=["PING"]))
+    add("redis_keys", "success: through Sentinel", dict(via, pattern="rel:*"))
+    add("redis_lua_script", "success: through Sentinel", dict(via, builtin="rate_limiter", mode="script"))
+    add("redis_command", "failure: wrong Sentinel password",
+        dict(via, sentinel_password="Rel-Wrong-Pw-0", command=["PING"]), fails=True)
+
+    # redis_sentinel, every state, on the form's Sentinel (one form for the whole lifecycle, see
+    # _selected): present changes nothing, reset and absent change it, present again monitors
+    # it anew; a failover has no replica to promote (only check mode predicts it). On `rellife`:
+    # the check run and the ad hoc runs, at the same time, go through `relm`.
+    sconn = dict(conn, login_port=sen.port, wait_timeout=10)
+    relm = {"name": "rellife", "host": "127.0.0.1", "port": s.port, "quorum": 1, "auth_pass": pw}
+    add("redis_sentinel", "present", dict(sconn, monitors=[relm]))
+    add("redis_sentinel", "reset", dict(sconn, state="reset", name="rellife"))
+    add("redis_sentinel", "failover", dict(sconn, state="failover", name="rellife"), fails=run == "real")
+    add("redis_sentinel", "absent", dict(sconn, state="absent", name="rellife"))
+    add("redis_sentinel", "present again", dict(sconn, monitors=[relm]))
+    add("redis_sentinel", "failure: wrong auth_pass",
+        dict(sconn, monitors=[dict(relm, auth_pass="Rel-Wrong-Pw-1")]), fails=True)
+    add("redis_sentinel", "failure: connection refused", dict(sconn, login_port=closed, monitors=[relm]), fails=True)
+    add("redis_sentinel", "failure: not a Sentinel", dict(sconn, login_port=s.port, monitors=[relm]), fails=True)
+    add("redis_sentinel", "failure: validation", dict(sconn, monitors=[relm], bogus_rel_option=pw), fails=True)
+
+    # redis_cluster on the formed cluster, as the form's ACL user.
+    c = servers["cluster"]
+    cconn = dict(conn, login_port=c.nodes[0].port, login_user=cluster_user(form))
+    add("redis_cluster", "check", dict(cconn, state="check"))
+    add("redis_cluster", "present", dict(cconn, nodes=c.addresses(), replicas=0, wait_timeout=20))
+    add("redis_cluster", "fixed", dict(cconn, state="fixed", wait_timeout=20))
+    add("redis_cluster", "failure: connection refused", dict(cconn, login_port=closed, state="check"), fails=True)
+    add("redis_cluster", "failure: not in cluster mode", dict(conn, state="check"), fails=True)
+    add("redis_cluster", "failure: wrong password", dict(cconn, login_password="Rel-Wrong-Pw-2", state="check"),
+        fails=True)
+    add("redis_cluster", "failure: validation", dict(cconn, state="check", bogus_rel_option=pw), fails=True)
+
     for module in sorted(set(harness.modules()) - set(KNOWN) - set(EXPLICIT)):
         argspec = harness.modules()[module]["spec"]["argument_spec"]
         import cases as casegen
@@ -272,6 +401,7 @@ def _tasks(run, form, servers, d):
 
 
 SERVICE_LIFECYCLE = ("started", "status", "restarted", "stopped")
+SENTINEL_LIFECYCLE = ("present", "reset", "failover", "absent", "present again")
 OFFSETS = {"check": 0, "real": 3}
 
 
@@ -283,7 +413,8 @@ def _selected(run, servers, d):
     out, groups = [], {}
     for i, (_, _, module, _) in enumerate(per_form[forms[0]]):
         label = per_form[forms[0]][i][0].split(" | ", 2)[2]
-        group = "service" if module == "redis_service" and label in SERVICE_LIFECYCLE else i
+        group = ("service" if module == "redis_service" and label in SERVICE_LIFECYCLE
+                 else "sentinel" if module == "redis_sentinel" and label in SENTINEL_LIFECYCLE else i)
         gidx = groups.setdefault(group, len(groups))
         out.append(per_form[forms[(gidx + OFFSETS[run]) % len(forms)]][i])
     keys = _key_tasks(servers, d)
@@ -326,12 +457,20 @@ def _plan():
     """Task names per run, known at collection time (the tasks themselves need servers)."""
     class _S:
         port, dir, conf = 1, "/nonexistent", None
+
+    class _C:
+        nodes = [_S()]
+
+        def addresses(self):
+            return ["127.0.0.1:1"]
     fake = {f: _S() for f in FORMS}
+    fake.update({f"sentinel-{f}": _S() for f in FORMS})
     fake.update({f"key-{p}": _S() for p in KEY_PASSWORDS})
+    fake["cluster"] = _C()
     import pathlib
     import tempfile
     with tempfile.TemporaryDirectory() as d:
-        return {run: [n for n, *_ in _selected(run, fake, pathlib.Path(d))] for run in RUNS}
+        return {run: [(n, m, fails) for n, _, m, fails in _selected(run, fake, pathlib.Path(d))] for run in RUNS}
 
 
 @pytest.fixture(scope="module")
@@ -419,11 +558,29 @@ def _tool(name):
 
 
 ADHOC = [(m, path, form) for m in KNOWN for path, form in (("success", "int"), ("failure", "quotes"))]
+# Success paths ad hoc for the modules of EXPLICIT too (their args as JSON: lists and dicts).
+ADHOC_EXPLICIT = [("redis_sentinel", "success", "backslash"), ("redis_cluster", "success", "dollar"),
+                  ("redis_command", "success", "quotes"), ("redis_keys", "success", "str"),
+                  ("redis_lua_script", "success", "int")]
 
 
 def _adhoc_args(module, path, form, servers, d):
     s = servers[form]
     pw = "{{ pw_%s }}" % form
+    if module in EXPLICIT:
+        conn = {"login_host": "127.0.0.1", "login_port": s.port, "login_password": pw, "connect_timeout": 2}
+        sen = servers[f"sentinel-{form}"]
+        args = {
+            "redis_sentinel": dict(conn, login_port=sen.port, wait_timeout=10, monitors=[
+                {"name": "relm", "host": "127.0.0.1", "port": s.port, "quorum": 1, "auth_pass": pw}]),
+            "redis_cluster": dict(conn, login_port=servers["cluster"].nodes[0].port, login_user=cluster_user(form),
+                                  state="check"),
+            "redis_command": dict(conn, command=["ECHO", pw], secret_args=[1]),
+            "redis_keys": dict(conn, login_port=sen.port, sentinel_password=pw, master_name="relm", targets="master",
+                               pattern="rel:*"),
+            "redis_lua_script": dict(conn, builtin="rate_limiter", mode="script"),
+        }[module]
+        return json.dumps(args)
     conn = f"login_host=127.0.0.1 login_port={s.port} login_password={pw} connect_timeout=2"
     if module == "redis_health":
         return conn + (" expected_role=replica" if path == "failure" else "")
@@ -440,11 +597,13 @@ def _adhoc_cmds(servers, root, vars_file):
     d = root / "adhoc"
     d.mkdir()
     out = []
-    for module, path, form in ADHOC + [(m, "failure", "spaces") for m in sorted(set(harness.modules()) - set(KNOWN))]:
-        if module in KNOWN:
+    for module, path, form in ADHOC + ADHOC_EXPLICIT + [(m, "failure", "spaces")
+                                                        for m in sorted(set(harness.modules()) - set(KNOWN))]:
+        if module in KNOWN or path == "success":
             args = _adhoc_args(module, path, form, servers, d)
         else:
-            args = f"login_host=127.0.0.1 login_port={servers[form].port} login_password={{{{ pw_{form} }}}} bogus_rel=1"
+            args = (f"login_host=127.0.0.1 login_port={servers[form].port} "
+                    f"login_password={{{{ pw_{form} }}}} bogus_rel=1")
         cmd = [_tool("ansible"), "localhost", "-c", "local", "-m", f"creativeflow.redis.{module}", "-a", args,
                "-e", f"@{vars_file}", "-vvvv", "--diff"]
         w = d / f"{module}-{path}"
@@ -478,8 +637,9 @@ def _run_all(jobs, parallel=4):
     return done
 
 
+# {run: [(task name, module, whether it must fail)]}
 PLAN = _plan()
-AUDIT = [(run, n) for run in RUNS for n in PLAN[run]]
+AUDIT = [(run, n) for run in RUNS for n, _, _ in PLAN[run]]
 
 
 @pytest.mark.parametrize("run,task", AUDIT, ids=[f"{r}:{n}" for r, n in AUDIT])
@@ -544,11 +704,11 @@ def test_playbook_outside_tasks(ansible_runs):
         pytest.fail("\n  ".join(problems), pytrace=False)
 
 
-ADHOC_IDS = [f"{m}:{p}:{f}" for m, p, f in ADHOC]
+ADHOC_IDS = ([f"{m}:{p}:{f}" for m, p, f in ADHOC + ADHOC_EXPLICIT]
+             + [f"{m}:failure:spaces" for m in sorted(set(harness.modules()) - set(KNOWN))])
 
 
-@pytest.mark.parametrize("key", ADHOC_IDS + [f"{m}:failure:spaces" for m in sorted(set(harness.modules()) -
-                                                                                       set(KNOWN))])
+@pytest.mark.parametrize("key", ADHOC_IDS)
 def test_adhoc(key, ansible_runs):
     r = ansible_runs["adhoc"][key]
     out = r["output"]
