@@ -34,7 +34,7 @@ description:
     line overrides C(requirepass)), else what the O(settings) C(aclfile) says (Redis recreates
     C(default) as C(on nopass) when the aclfile does not name it), else C(requirepass). ACL
     users other than C(default) do not protect the server while C(default) stays open.
-  - Passwords (C(requirepass), C(masterauth), ACL C(user) passwords, C(sentinel auth-pass) and
+  - Passwords (C(requirepass), C(masterauth) and Valkey's C(primaryauth), ACL C(user) passwords, C(sentinel auth-pass) and
     C(sentinel-pass), TLS key passphrases) never appear in the result, the diff, a backup's name
     or an error, also when given as a YAML number. This includes the old password of the file
     being replaced.
@@ -215,6 +215,32 @@ options:
       - Allow listening beyond loopback while the C(default) user needs no password.
     type: bool
     default: false
+  server_version:
+    description:
+      - Which server the redis.conf is for, so that its directives are checked against what that
+        server reads. Redis 7.0, Redis 8.0 and Valkey 8.1 each add, rename or drop some (Valkey 8.1
+        adds about 40, such as C(dual-channel-replication-enabled) and C(primaryauth)); each has a
+        table of the parameters its C(CONFIG GET *) lists, checked against the real servers by the
+        collection's tests.
+      - V(auto) never opens a connection the module would not open anyway. With O(apply=live) the
+        running server decides (its INFO C(server_name), C(valkey_version) or C(redis_version)),
+        and a directive its table lacks is asked for with C(CONFIG GET) of that name, so a server
+        newer than the tables still gets what it reads. Otherwise the server binary installed on
+        the managed host decides (C(redis-server --version) or C(valkey-server --version), found
+        on E(PATH); when both are installed, a O(path) naming C(valkey) prefers Valkey).
+        Otherwise V(redis-7.0).
+      - V(redis) and V(valkey) mean the newest table of each (V(redis-8.0), V(valkey-8.1)).
+      - A directive the server does not read is an error naming that server and the versions
+        that have it, for example C(`dual-channel-replication-enabled` is not a directive of
+        Redis 7.0.15 (running at 127.0.0.1:6379); Valkey 8.1 has it). Nothing is written then.
+      - A deprecated directive that the server reads but ignores (C(io-threads-do-reads) on
+        Redis 8.0 and Valkey 8.1, C(dynamic-hz) on Valkey 8.1) is refused too, since the line
+        would do nothing.
+      - Only redis.conf is checked this way; sentinel.conf keeps the Sentinel directives of
+        Redis 7.0, which Redis 8.0 and Valkey 8.1 also read.
+    type: str
+    default: auto
+    choices: [auto, redis, valkey, redis-7.0, redis-8.0, valkey-8.1]
   replication:
     description:
       - Who decides the server's C(replicaof). For redis.conf only.
@@ -400,6 +426,25 @@ restart_required:
   description: Whether some change takes effect only after a restart.
   returned: always
   type: bool
+server_version:
+  description:
+    - The directive table the redis.conf was checked against (RV(server_version.table)) and the
+      server it stands for (RV(server_version.checked_against)), see O(server_version).
+    - Not returned for sentinel.conf or with O(validate=false).
+  returned: when the file is a redis.conf and O(validate=true)
+  type: dict
+  contains:
+    table:
+      description: V(redis-7.0), V(redis-8.0) or V(valkey-8.1).
+      type: str
+      returned: always
+      sample: valkey-8.1
+    checked_against:
+      description: The server, as error messages name it.
+      type: str
+      returned: always
+      sample: Valkey 8.1.1 (running at 127.0.0.1:6379)
+  sample: {"table": "valkey-8.1", "checked_against": "Valkey 8.1.1 (running at 127.0.0.1:6379)"}
 restart_reasons:
   description: One line per directive that needs a restart, with Redis' own reason.
   returned: always

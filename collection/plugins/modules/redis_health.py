@@ -19,6 +19,8 @@ description:
     with a message naming the address and the cause; with O(fail_on=critical) (the default) the
     task then fails with that message.
   - Read-only. Never reports a change. Runs the same in check mode.
+  - Works the same against Redis 7.0, Redis 8.0 and Valkey 8.1 (servers and Sentinels; tested
+    against each). RV(server) and the verdict name what answered, such as C(Valkey 8.1.1).
   - The same binary is a standalone checker for cron, Nagios or a container healthcheck
     (C(redis_health --host H --port P --format nagios)); it takes the password from the
     E(REDISCLI_AUTH) environment variable or C(--password-file), never from the command line,
@@ -174,10 +176,13 @@ address:
   type: str
   sample: 127.0.0.1:6379
 msg:
-  description: One line saying what is wrong, or that all is well.
+  description:
+    - One line saying what is wrong, or that all is well. It starts with the server's flavour and
+      version (C(Valkey 8.1.1 at ...), C(Redis 8.0.2 at ...)), or C(Redis at ...) when the server
+      could not be asked.
   returned: always
   type: str
-  sample: "Redis at 127.0.0.1:6380 is critical: replication (critical): master link to 127.0.0.1:6379 is down for 42s"
+  sample: "Redis 7.0.15 at 127.0.0.1:6380 is critical: replication (critical): master link to 127.0.0.1:6379 is down for 42s"
 checks:
   description: Per check, its C(status) (ok/warning/critical) and a C(message).
   returned: always
@@ -196,10 +201,33 @@ role:
   type: str
   sample: master
 redis_version:
-  description: The server's version.
+  description:
+    - The server's C(redis_version) from INFO. Valkey reports C(7.2.4) there, for clients that
+      check it; see RV(server) for its own version.
   returned: when the server answered
   type: str
   sample: 7.0.15
+server:
+  description: What answered, Redis or Valkey (a Sentinel of either included), and its version.
+  returned: when the server answered
+  type: dict
+  contains:
+    flavour:
+      description: V(redis) or V(valkey) (INFO C(server_name:valkey) or a C(valkey_version) field).
+      type: str
+      returned: always
+      sample: valkey
+    version:
+      description: The server's own version (C(valkey_version) on Valkey, C(redis_version) on Redis).
+      type: str
+      returned: always
+      sample: 8.1.1
+    redis_version:
+      description: C(redis_version) as reported (on Valkey its compatibility version).
+      type: str
+      returned: always
+      sample: 7.2.4
+  sample: {flavour: valkey, version: 8.1.1, redis_version: 7.2.4}
 info:
   description:
     - Every field of C(INFO) (default sections) in one flat dict. Numbers are numbers;
