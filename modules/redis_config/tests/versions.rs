@@ -292,11 +292,35 @@ fn issue16_item2_primaryauth_is_masked_and_accepted_on_valkey() {
     );
     assert_eq!(code, 0, "{v}");
     assert!(!v.to_string().contains(secret), "{v}");
+    // Live: CONFIG SET primaryauth on the running Valkey, the old and new passwords masked.
+    let port = settings["port"].as_u64().expect("port");
+    let server = RedisProcess::from_config(
+        b.server.to_str().expect("utf-8 path"),
+        &path,
+        u16::try_from(port).expect("port"),
+        Some(PW),
+    );
+    let newer = "prim-Newer-88b";
+    let (v, _) = run(
+        &json!({"path": path, "apply": "live", "login_host": "127.0.0.1",
+                             "login_port": port, "login_password": PW, "_ansible_diff": true,
+                             "settings": with(&settings, json!({"primaryauth": newer}))}),
+    );
+    assert_eq!(v["failed"], json!(null), "{v}");
+    assert_eq!(v["applied"], json!(["primaryauth"]), "{v}");
+    assert!(
+        !v.to_string().contains(secret) && !v.to_string().contains(newer),
+        "{v}"
+    );
+    assert_eq!(config_get(&server, "primaryauth"), newer);
+    drop(server);
+    let settings = with(&settings, json!({"primaryauth": newer}));
     // Given twice under both names: the same parameter.
     let both = with(&settings, json!({"masterauth": "other-Secret-1"}));
     let (v, _) = run(&json!({"path": path, "settings": both, "server_version": key(&b)}));
     assert_eq!(v["failed"], json!(true), "{v}");
-    assert!(!v.to_string().contains(secret), "{v}");
+    assert!(!v.to_string().contains(newer), "{v}");
+    assert!(!v.to_string().contains("other-Secret-1"), "{v}");
 }
 
 /// The names a started server's `CONFIG GET *` lists.
