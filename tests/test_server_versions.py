@@ -105,7 +105,7 @@ def test_cargo_version_tests_run_with_every_build_under_ci(crate):
     for name in DEBIAN13:
         require(name)
     env = dict(os.environ, CF_REQUIRE_SERVERS="1")
-    res = subprocess.run(["cargo", "test", "-q", "-p", crate, "--test", "versions"],
+    res = subprocess.run([os.environ.get("CARGO", "cargo"), "test", "-q", "-p", crate, "--test", "versions"],
                          cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert "SKIP" not in res.stdout, res.stdout
