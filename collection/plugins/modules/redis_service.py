@@ -43,14 +43,16 @@ extends_documentation_fragment:
 options:
   name:
     description:
-      - Instance name. It is the systemd unit instance (C(redis-server@<name>)), part of the
+      - Instance name. It is the systemd unit instance (C(redis-server@<name>), or
+        C(valkey-server@<name>) for Valkey), part of the
         default pidfile name, and appears in messages.
       - Letters, digits, V(-), V(_), V(.) and V(:) only.
     type: str
     required: true
   kind:
     description:
-      - V(server) manages C(redis-server), V(sentinel) manages C(redis-sentinel).
+      - V(server) manages C(redis-server), V(sentinel) manages C(redis-sentinel) (C(valkey-server)
+        and C(valkey-sentinel) with O(flavour) Valkey).
       - A Sentinel is always stopped with C(SHUTDOWN NOSAVE), since it has no dataset, and it keeps its
         state in its config file, which it rewrites itself.
     type: str
