@@ -236,6 +236,10 @@ options:
       - A deprecated directive that the server reads but ignores (C(io-threads-do-reads) on
         Redis 8.0 and Valkey 8.1, C(dynamic-hz) on Valkey 8.1) is refused too, since the line
         would do nothing.
+      - C(rename-command) is checked against that server's commands (C(COMMAND LIST) of each
+        version). ACL rules in C(user) lines are checked against Redis 7.0's commands; for Redis
+        8.0 and Valkey 8.1 a command that list lacks (such as C(+hgetex), C(+commandlog)) is
+        taken as it is, as for a module's command.
       - Only redis.conf is checked this way; sentinel.conf keeps the Sentinel directives of
         Redis 7.0, which Redis 8.0 and Valkey 8.1 also read.
     type: str

@@ -5,11 +5,50 @@
 //! written `parent|sub`; tests/config.rs compares them with a real server's `COMMAND LIST`.
 
 use crate::conf::Dialect;
+use crate::directives::{Version, VERSIONS};
+use std::collections::BTreeSet;
 
 const REDIS: &str = include_str!("../data/redis-7.0-commands.txt");
 const SENTINEL: &str = include_str!("../data/sentinel-7.0-commands.txt");
 
-/// `ACL CAT` of Redis 7.0 (the same in Sentinel).
+/// `COMMAND LIST` of Redis 8.0.2 and Valkey 8.1.1 (lower case: Redis 8's vector-set commands
+/// are listed as `VADD`...), for `rename-command` on those servers; tests/versions.rs compares
+/// them with the real servers. ACL rules on those servers take a command these lists lack as
+/// a module's (see `conf::vocabulary_on`).
+const REDIS80: &str = include_str!("../data/redis-8.0-commands.txt");
+const VALKEY81: &str = include_str!("../data/valkey-8.1-commands.txt");
+
+fn lines_of(table: &'static str) -> impl Iterator<Item = &'static str> {
+    table.lines().map(str::trim).filter(|l| !l.is_empty())
+}
+
+/// Every command name of `version`'s redis-server (Sentinel: Redis 7.0's Sentinel table).
+pub fn names_on(dialect: Dialect, version: Version) -> impl Iterator<Item = &'static str> {
+    let table = match (dialect, version) {
+        (Dialect::Sentinel, _) => SENTINEL,
+        (Dialect::Redis, Version::Redis70) => REDIS,
+        (Dialect::Redis, Version::Redis80) => REDIS80,
+        (Dialect::Redis, Version::Valkey81) => VALKEY81,
+    };
+    lines_of(table)
+}
+
+/// The top-level commands of `version` (`None`: of any supported server, until the running
+/// server is known).
+#[must_use]
+pub fn top_level_on(dialect: Dialect, version: Option<Version>) -> BTreeSet<&'static str> {
+    let versions: Vec<Version> = match version {
+        Some(v) => vec![v],
+        None => VERSIONS.to_vec(),
+    };
+    versions
+        .into_iter()
+        .flat_map(|v| names_on(dialect, v))
+        .filter(|n| !n.contains('|'))
+        .collect()
+}
+
+/// `ACL CAT` of Redis 7.0 (the same in Sentinel, Redis 8.0 and Valkey 8.1).
 pub const ACL_CATEGORIES: &[&str] = &[
     "keyspace",
     "read",

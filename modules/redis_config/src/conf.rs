@@ -298,6 +298,19 @@ fn at(l: &Line) -> String {
 /// # Errors
 /// The first problem, naming the directive and the line.
 pub fn validate_file(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+    validate_file_on(lines, dialect, Some(Version::Redis70))
+}
+
+/// [`validate_file`] for the server of `version` (`None`: any supported server's commands, until
+/// the running server is known).
+///
+/// # Errors
+/// The first problem, naming the directive and the line.
+pub fn validate_file_on(
+    lines: &[Line],
+    dialect: Dialect,
+    version: Option<Version>,
+) -> Result<(), String> {
     let mut seen: BTreeMap<String, &Line> = BTreeMap::new();
     for l in lines
         .iter()
@@ -312,8 +325,8 @@ pub fn validate_file(lines: &[Line], dialect: Dialect) -> Result<(), String> {
             }
         }
     }
-    check_users(lines, dialect)?;
-    check_renames(lines, dialect)?;
+    check_users(lines, dialect, version)?;
+    check_renames(lines, dialect, version)?;
     if dialect == Dialect::Sentinel {
         let mut masters: BTreeMap<&str, usize> = BTreeMap::new();
         for l in lines.iter().filter(|l| {
@@ -340,14 +353,28 @@ pub fn all_channels_default(lines: &[Line]) -> bool {
 
 #[must_use]
 pub fn vocabulary(lines: &[Line], dialect: Dialect) -> acl::Vocabulary {
+    vocabulary_on(lines, dialect, Some(Version::Redis70))
+}
+
+/// The ACL vocabulary for the server of `version`. The rules' command checks know Redis 7.0's
+/// table only: on Redis 8.0 or Valkey 8.1 (or before the running server is known) a command
+/// that table lacks (`+hgetex`, `+commandlog`) is taken as it is, like a module's, rather than
+/// refusing a rule the server accepts.
+#[must_use]
+pub fn vocabulary_on(
+    lines: &[Line],
+    dialect: Dialect,
+    version: Option<Version>,
+) -> acl::Vocabulary {
+    let newer = dialect == Dialect::Redis && version != Some(Version::Redis70);
     acl::Vocabulary {
         dialect,
-        unknown_commands_ok: lines.iter().any(|l| l.name == "loadmodule"),
+        unknown_commands_ok: newer || lines.iter().any(|l| l.name == "loadmodule"),
     }
 }
 
-fn check_users(lines: &[Line], dialect: Dialect) -> Result<(), String> {
-    let vocab = vocabulary(lines, dialect);
+fn check_users(lines: &[Line], dialect: Dialect, version: Option<Version>) -> Result<(), String> {
+    let vocab = vocabulary_on(lines, dialect, version);
     let all_channels = all_channels_default(lines);
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for l in lines.iter().filter(|l| l.name == "user") {
@@ -375,9 +402,10 @@ fn check_users(lines: &[Line], dialect: Dialect) -> Result<(), String> {
 
 /// `rename-command` as config.c applies it, in order: the source must be a command at that
 /// point (not one renamed away by an earlier line), the target must not exist yet.
-fn check_renames(lines: &[Line], dialect: Dialect) -> Result<(), String> {
+fn check_renames(lines: &[Line], dialect: Dialect, version: Option<Version>) -> Result<(), String> {
     let modules = lines.iter().any(|l| l.name == "loadmodule");
-    let mut table: BTreeSet<String> = commands::top_level(dialect).map(str::to_string).collect();
+    let known = commands::top_level_on(dialect, version);
+    let mut table: BTreeSet<String> = known.iter().map(|s| (*s).to_string()).collect();
     for l in lines.iter().filter(|l| l.name == "rename-command") {
         let (Some(from), Some(to)) = (l.args.first(), l.args.get(1)) else {
             continue;
@@ -387,14 +415,15 @@ fn check_renames(lines: &[Line], dialect: Dialect) -> Result<(), String> {
             return Err(format!("`rename-command {from}`: only whole commands can be renamed, not subcommands (redis-server crashes on this){}", at(l)));
         }
         // A command no table knows comes from a module: taken as it is.
-        let module_command = modules && !commands::exists(dialect, &from);
+        let module_command = modules && !known.contains(from.as_str());
         if !table.remove(&from) && !module_command {
-            let why = if commands::exists(dialect, &from) {
-                "it was already renamed by an earlier rename-command line"
+            let why = if known.contains(from.as_str()) {
+                "it was already renamed by an earlier rename-command line".to_string()
             } else {
-                match dialect {
-                    Dialect::Redis => "Redis 7.0 has no such command",
-                    Dialect::Sentinel => "Redis Sentinel 7.0 has no such command",
+                match (dialect, version) {
+                    (Dialect::Sentinel, _) => "Redis Sentinel 7.0 has no such command".into(),
+                    (Dialect::Redis, Some(v)) => format!("{} has no such command", v.label()),
+                    (Dialect::Redis, None) => "no supported server has such a command".into(),
                 }
             };
             return Err(format!(

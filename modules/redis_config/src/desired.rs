@@ -60,7 +60,8 @@ impl Desired {
         if req.validate {
             conf::validate_lines_against(&lines, req.dialect, &req.against)
                 .map_err(ModuleError::new)?;
-            conf::validate_file(&lines, req.dialect).map_err(ModuleError::new)?;
+            conf::validate_file_on(&lines, req.dialect, req.against.version)
+                .map_err(ModuleError::new)?;
             warnings = conf::check_contradictions(&lines, req.dialect).map_err(ModuleError::new)?;
         }
         if !req.allow_insecure {

@@ -384,7 +384,9 @@ fn users_differ(
     server: &ServerState,
 ) -> Vec<Restart> {
     let mut out = Vec::new();
-    let vocab = conf::vocabulary(new, Dialect::Redis);
+    // The lines were validated against their server already; reading them back takes a
+    // command Redis 7.0's table lacks (Redis 8.0, Valkey 8.1) as it is.
+    let vocab = conf::vocabulary_on(new, Dialect::Redis, None);
     let all_channels = conf::all_channels_default(new);
     let mut named = BTreeSet::new();
     for l in lines_named(new, "user") {

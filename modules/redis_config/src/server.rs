@@ -129,6 +129,9 @@ pub fn on_server(con: &mut RedisConn, lines: &[Line]) -> Result<(Version, String
             .map(|r| !r.is_empty())
             .map_err(|e| e.to_string())
     })?;
+    // rename-command and ACL rules, now against this server's commands.
+    conf::validate_file_on(lines, conf::Dialect::Redis, Some(v))
+        .map_err(|e| format!("{e} ({label})"))?;
     Ok((v, label))
 }
 

@@ -374,3 +374,92 @@ fn issue16_item2_each_table_is_its_servers_config_get_star() {
         }
     }
 }
+
+// See: issue 16 item 2
+#[test]
+fn issue16_item2_commands_follow_the_server_in_rename_command_and_acl_rules() {
+    // COMMANDLOG is Valkey 8.1's, HGETEX Redis 8.0's.
+    for b in ServerBuild::supported() {
+        for (cmd, owner) in [("commandlog", "valkey-8.1"), ("hgetex", "redis-8.0")] {
+            check_commands_on(&b, cmd, owner);
+        }
+    }
+}
+
+fn check_commands_on(b: &ServerBuild, cmd: &str, owner: &str) {
+    {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("redis.conf");
+        let port = free_port();
+        let base = local(dir.path(), port);
+        let settings = with(
+            &base,
+            json!({"rename-command": [format!("{cmd} \"\"")],
+                   "user": [format!("default on >{PW} ~* &* +@all"), format!("app on >{PW} ~* +{cmd}")]}),
+        );
+        let args = json!({"path": path, "settings": settings, "server_version": key(b)});
+        let (v, _) = run(&args);
+        if b.name == owner {
+            assert_eq!(v["failed"], json!(null), "{}: {v}", b.name);
+            // The server itself starts on that file.
+            let s =
+                RedisProcess::from_config(b.server.to_str().expect("utf-8"), &path, port, Some(PW));
+            assert!(
+                s.raw(&["ACL", "GETUSER", "app"]).contains(cmd),
+                "{}",
+                b.name
+            );
+            // Live: nothing to change, nothing refused.
+            let live = json!({"path": path, "settings": settings, "apply": "live",
+                              "login_host": "127.0.0.1", "login_port": port, "login_password": PW});
+            let (v, _) = run(&live);
+            assert_eq!(v["failed"], json!(null), "{}: {v}", b.name);
+            assert_eq!(v["changed"], json!(false), "{}: {v}", b.name);
+        } else {
+            assert_eq!(v["failed"], json!(true), "{}: {v}", b.name);
+            let msg = v["msg"].as_str().unwrap_or("");
+            // Redis 7.0 refuses the ACL rule first; the newer ones the rename.
+            let rename = format!(
+                "rename-command {cmd}`: {} has no such command",
+                table_label(b)
+            );
+            let acl = format!("`{cmd}` is not a command of {}", table_label(b));
+            assert!(
+                msg.contains(&rename) || msg.contains(&acl),
+                "{} {cmd}: {msg}",
+                b.name
+            );
+            assert!(!std::path::Path::new(&path).exists(), "{}", b.name);
+        }
+    }
+}
+
+// See: issue 16 item 2
+#[test]
+fn issue16_item2_command_tables_are_the_servers_command_list() {
+    use redis_config::commands::names_on;
+    use redis_config::conf::Dialect;
+    use redis_config::directives::Version;
+    for b in ServerBuild::supported() {
+        let v = Version::from_key(&b.name).expect("table");
+        let s = RedisProcess::server_of(&b, &[&format!("requirepass {PW}")]);
+        let raw = s.raw(&["COMMAND", "LIST"]);
+        let live: BTreeSet<String> = raw
+            .split("\r\n")
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[0].starts_with('$'))
+            .map(|w| w[1].to_lowercase())
+            .collect();
+        let table: BTreeSet<String> = names_on(Dialect::Redis, v).map(str::to_string).collect();
+        assert!(live.len() > 300, "{}: {live:?}", b.name);
+        assert_eq!(
+            table,
+            live,
+            "{}: only in the table {:?}, only on the server {:?}",
+            b.name,
+            table.difference(&live).collect::<Vec<_>>(),
+            live.difference(&table).collect::<Vec<_>>()
+        );
+    }
+}
