@@ -1,0 +1,1 @@
+../sentinel/failover_check.py
