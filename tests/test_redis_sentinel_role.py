@@ -95,7 +95,8 @@ def test_quorum_larger_than_the_sentinel_hosts_fails_before_anything_is_written(
     assert not (tmp_path / "etc").exists() and not _listening(sp), out
 
 
-def test_force_config_with_the_sentinel_running_fails_and_leaves_file_and_process_alone(playbook, redis_server, tmp_path):
+def test_force_config_with_the_sentinel_running_fails_and_leaves_file_and_process_alone(
+        playbook, redis_server, tmp_path):
     # See: issue 11 item 1
     master = redis_server()
     sp = free_port()
