@@ -146,6 +146,8 @@ pub fn last<'a>(lines: &'a [Line], name: &str) -> Option<&'a Line> {
 pub const SECRET_DIRECTIVES: &[&str] = &[
     "requirepass",
     "masterauth",
+    // Valkey 8's name for masterauth (it accepts both).
+    "primaryauth",
     "tls-key-file-pass",
     "tls-client-key-file-pass",
 ];
@@ -245,5 +247,9 @@ mod tests {
         );
         let l = parse("user bob on >new-pw <old-pw\n").unwrap_or_default();
         assert_eq!(secrets_in(&l), vec!["new-pw", "old-pw"]);
+        // Valkey 8's masterauth, by its new name: what redis_service and redis_health read from
+        // a Valkey config is masked as well.
+        let l = parse("primaryauth pa1\nPrimaryAuth pa2\n").unwrap_or_default();
+        assert_eq!(secrets_in(&l), vec!["pa1", "pa2"]);
     }
 }
