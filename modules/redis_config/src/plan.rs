@@ -297,6 +297,13 @@ pub fn live(desired: &Desired, server: &ServerState) -> Plan {
             !wanted.contains_key(k)
                 && directives::kind(k) != Some(Kind::FileOnly)
                 && !(desired.by_directives && compare::same_as_absent(k, v))
+                // Already at the value Redis has without the line (a `replicaof` dropped from
+                // the file of a server that is a master by now, after a failover): the restart
+                // would change nothing.
+                && !server
+                    .config
+                    .get(k.as_str())
+                    .is_some_and(|cur| compare::same_as_absent(k, cur))
         }) {
             plan.restart.push(Restart::about(
                 d,
@@ -490,6 +497,31 @@ mod tests {
         );
         let r = Restart::of(Entry::new("requirepass", "b", "a"), "x");
         assert_eq!(r.reason(), "requirepass: ******** -> ******** (x)");
+    }
+
+    #[test]
+    fn a_dropped_line_needs_no_restart_when_the_server_has_its_default_already() {
+        let desired = |old: &str, new: &str| Desired {
+            rendered: new.into(),
+            text: new.into(),
+            lines: parse(new).unwrap_or_default(),
+            old_lines: Some(parse(old).unwrap_or_default()),
+            content_changed: true,
+            by_directives: false,
+            warnings: Vec::new(),
+        };
+        let server = |replicaof: &str| {
+            let mut s = ServerState::empty();
+            s.config.insert("port".into(), "6379".into());
+            s.config.insert("replicaof".into(), replicaof.into());
+            s
+        };
+        let d = desired("port 6379\nreplicaof h 1\n", "port 6379\n");
+        // A master by now (after a FAILOVER hand-over): the restart would change nothing.
+        let names = |p: &Plan| p.restart.iter().map(|r| r.name.clone()).collect::<Vec<_>>();
+        assert!(names(&live(&d, &server(""))).is_empty());
+        // Still replicating: it goes on doing so until a restart.
+        assert_eq!(names(&live(&d, &server("h 1"))), ["replicaof"]);
     }
 
     #[test]
