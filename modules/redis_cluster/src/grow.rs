@@ -387,12 +387,14 @@ fn apply_steps(
             views.remove(i);
         }
     }
-    // 6. Ready: every remaining node ok, agreeing, every link and replica up.
+    // 6. Ready: every remaining node ok, agreeing, every link and replica up, and no slot left
+    //    open anywhere. Valkey 8 replicates SETSLOT to the replicas, and a replica may still show
+    //    a slot importing for a moment after its master has closed it.
     crate::form::wait(
         views,
         deadline,
-        "the cluster to be ready",
-        crate::form::ready,
+        "the cluster to be ready, every slot closed",
+        ready_and_closed,
     )?;
     Ok(Applied {
         keys: moved.keys,
@@ -400,6 +402,10 @@ fn apply_steps(
         reshard_seconds: t_moves.as_secs_f64(),
         settle_seconds: (t0.elapsed() - t_moves).as_secs_f64(),
     })
+}
+
+fn ready_and_closed(views: &mut [NodeView]) -> Result<bool, String> {
+    Ok(crate::form::ready(views)? && crate::check::report(views).open.is_empty())
 }
 
 /// What [`apply`] did, and where the time went.
