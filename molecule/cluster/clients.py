@@ -227,11 +227,16 @@ def kill_when_open(addr: str, timeout: float, ready: str) -> int:
     Path(ready).write_text("1")
     deadline = time.monotonic() + timeout
     polls = 0
+    errors = 0
+    last_error = None
+    mine = None
     while time.monotonic() < deadline:
         polls += 1
         try:
             text = c.execute_command("CLUSTER NODES")
-        except redis.exceptions.RedisError:
+        except redis.exceptions.RedisError as e:
+            errors += 1
+            last_error = str(e)
             continue
         mine = next((line for line in text.splitlines() if "myself" in line), "")
         if "->-" in mine:
@@ -240,7 +245,9 @@ def kill_when_open(addr: str, timeout: float, ready: str) -> int:
             open_slots = re.findall(r"\[(\d+)->-", mine)
             return out({"addr": addr, "killed": pid, "at": at, "polls": polls,
                         "open_slots": open_slots[:5]}, True)
-    return out({"addr": addr, "error": "never saw an open slot", "polls": polls}, False)
+    # What it saw, so that a miss can be told from a node it could not ask.
+    return out({"addr": addr, "error": "never saw an open slot", "polls": polls, "errors": errors,
+                "last_error": last_error, "last_myself": mine}, False)
 
 
 def writer(node: str, dirname: str) -> int:

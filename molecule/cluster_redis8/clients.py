@@ -1,0 +1,1 @@
+../cluster/clients.py
