@@ -49,9 +49,9 @@ MAX_MODULE_BYTES := 4194304
 export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/$(INSTALL_DIR)
 export ANSIBLE_FORCE_COLOR := 0
 export ANSIBLE_NOCOLOR := 1
-test test-rust test-rootfs test-lane-checks test-lane-systemd test-lane-ha demo demo-stop bench bench-ci bench-ssh: export PATH := $(PYBIN):$(PATH)
+test test-rust test-rootfs test-lane-checks test-lane-systemd test-lane-ha test-lane-redis8 test-lane-valkey demo demo-stop bench bench-ci bench-ssh: export PATH := $(PYBIN):$(PATH)
 
-.PHONY: help deps build collection lint reliability test test-rust test-rootfs test-lane-checks test-lane-systemd test-lane-ha demo demo-stop bench bench-ci bench-ssh clean
+.PHONY: help deps build collection lint reliability test test-rust test-rootfs test-lane-checks test-lane-systemd test-lane-ha test-lane-redis8 test-lane-valkey demo demo-stop bench bench-ci bench-ssh clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -166,10 +166,12 @@ collection: $(DEPS_STAMP) build
 # make test in lanes that run side by side, each lane's output printed when the lane ends
 # (make -O): on 2 cores the container scenarios mostly wait (boots, failover timeouts, gossip), so
 # they run beside the CPU-bound checks. First the Rust tests, beside the build of the test-host
-# rootfs (debootstrap mostly waits on the mirror); then the collection; then three lanes:
+# rootfs (debootstrap mostly waits on the mirror); then the collection; then five lanes:
 #   checks:   lint, pytest
-#   systemd:  molecule systemd, default and ssh, then the CI benchmarks
-#   ha:       molecule sentinel, then cluster, then the adversarial suite
+#   systemd:  molecule systemd, default, ssh and migrate, then the CI benchmarks
+#   ha:       molecule sentinel, then cluster (Debian 12, Redis 7.0), then the adversarial suite
+#   redis8:   molecule sentinel_redis8, then cluster_redis8 (Debian 13, Redis 8.0)
+#   valkey:   molecule cluster_valkey, then sentinel_valkey (Debian 13, Valkey 8.1)
 # Every step prints its time (.ci/step, also in build/steps/times). The ssh scenario creates a
 # user, a sudoers entry and its own sshd, and the systemd, sentinel and cluster scenarios boot
 # Debian containers (tests/hosts/): they run only as root (CI is root); otherwise make test says
@@ -180,7 +182,7 @@ test: deps
 	rm -f build/steps/times
 	$(MAKE) -j2 -O test-rust test-rootfs
 	$(STEP) collection $(MAKE) collection
-	$(MAKE) -j3 -O -k test-lane-checks test-lane-systemd test-lane-ha
+	$(MAKE) -j5 -O -k test-lane-checks test-lane-systemd test-lane-ha test-lane-redis8 test-lane-valkey
 	@echo "make test: every step passed (name, exit status, seconds):"; cat build/steps/times
 
 test-rust:
@@ -197,12 +199,26 @@ test-lane-systemd:
 	$(if $(IS_ROOT),$(STEP) molecule-systemd $(PYBIN)/molecule test -s systemd,echo "make test: SKIPPED molecule test -s systemd (needs root: it boots systemd-nspawn containers)")
 	$(STEP) molecule-default $(PYBIN)/molecule test -s default
 	$(if $(IS_ROOT),$(STEP) molecule-ssh $(PYBIN)/molecule test -s ssh,echo "make test: SKIPPED molecule test -s ssh (needs root: it creates a user, sudoers and an sshd)")
+	$(call molecule_step,migrate)
 	$(STEP) bench-ci $(MAKE) bench-ci
 
+# A container scenario as one step, or a line saying it was skipped (not root).
+molecule_step = $(if $(IS_ROOT),$(STEP) molecule-$(1) $(PYBIN)/molecule test -s $(1),echo "make test: SKIPPED molecule test -s $(1) (needs root: it boots systemd-nspawn containers)")
+
+# Redis 7.0 on Debian 12; then the same scenarios on Debian 13 with Redis 8.0 and with Valkey 8.1
+# (the valkey lane starts with its cluster, so that not all three clusters run at once).
 test-lane-ha:
-	$(if $(IS_ROOT),$(STEP) molecule-sentinel $(PYBIN)/molecule test -s sentinel,echo "make test: SKIPPED molecule test -s sentinel (needs root: it boots systemd-nspawn containers)")
-	$(if $(IS_ROOT),$(STEP) molecule-cluster $(PYBIN)/molecule test -s cluster,echo "make test: SKIPPED molecule test -s cluster (needs root: it boots systemd-nspawn containers)")
+	$(call molecule_step,sentinel)
+	$(call molecule_step,cluster)
 	$(STEP) reliability $(MAKE) reliability
+
+test-lane-redis8:
+	$(call molecule_step,sentinel_redis8)
+	$(call molecule_step,cluster_redis8)
+
+test-lane-valkey:
+	$(call molecule_step,cluster_valkey)
+	$(call molecule_step,sentinel_valkey)
 
 # The adversarial suite of issue 8 (tests/reliability): bad input, injection, secret audit,
 # idempotence, concurrency, SIGKILL during writes, property tests; prints its case counts. Uses
