@@ -98,7 +98,7 @@ def test_redis_config_table_is_the_servers_config_get_star(name):
                            f"only on the server {sorted(live - table)}")
 
 
-@pytest.mark.parametrize("crate", ["redis_config", "redis_health"])
+@pytest.mark.parametrize("crate", ["redis_config", "redis_health", "redis_cluster"])
 def test_cargo_version_tests_run_with_every_build_under_ci(crate):
     if not under_ci():
         pytest.skip("under CI only (cargo test -p <crate> --test versions runs them elsewhere)")

@@ -105,7 +105,11 @@ pub fn report(views: &[NodeView]) -> Report {
                 }
             }
         }
-        let Some(me) = v.myself() else { continue };
+        // Masters only: Valkey 8 copies a master's MIGRATING/IMPORTING marks to its replicas,
+        // and counting those would make one interrupted move look open on four nodes.
+        let Some(me) = v.myself().filter(|m| m.is_master()) else {
+            continue;
+        };
         for o in &me.open_slots {
             let slot = match o {
                 OpenSlot::Migrating { slot, .. } | OpenSlot::Importing { slot, .. } => *slot,
