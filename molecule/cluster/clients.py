@@ -14,8 +14,9 @@ Each command prints one JSON object and exits non-zero when what it checks does 
                                               cluster_state:ok; seconds since SINCE (epoch) <= BOUND
     clients.py wait-replica NODE ADDR TIMEOUT ADDR is a replica with its link to its master up
     clients.py wait-up ADDR TIMEOUT           ADDR answers CLUSTER INFO
-    clients.py kill-when-open ADDR TIMEOUT READY
-                                              kill -9 ADDR's process once it has a slot open
+    clients.py kill-when-open ADDR TIMEOUT READY STOP
+                                              kill -9 ADDR's process once it has a slot open;
+                                              gives up when STOP exists (the run is over)
     clients.py writer NODE DIR                write and read keys until DIR/stop exists, then
                                               check every acknowledged value (DIR/result.json)
 """
@@ -215,10 +216,12 @@ def listener_pid(addr: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def kill_when_open(addr: str, timeout: float, ready: str) -> int:
+def kill_when_open(addr: str, timeout: float, ready: str, stop: str) -> int:
     """kill -9 the node at addr the moment its CLUSTER NODES shows a slot of its own open
     (MIGRATING, `[slot->-id]`): a node dying mid-reshard. One connection, polled without pause:
-    a slot is open for milliseconds."""
+    a slot is open for milliseconds. It watches until the run it interrupts is over (STOP
+    exists), not for a fixed time: the shrink drains the growth host's nodes first, which under
+    load took longer than the 240 s the killer used to give up after (three runs missed so)."""
     pid = listener_pid(addr)
     if pid is None:
         return out({"addr": addr, "error": "no listener found"}, False)
@@ -230,7 +233,8 @@ def kill_when_open(addr: str, timeout: float, ready: str) -> int:
     errors = 0
     last_error = None
     mine = None
-    while time.monotonic() < deadline:
+    stop_file = Path(stop)
+    while time.monotonic() < deadline and not (polls % 100 == 0 and stop_file.exists()):
         polls += 1
         try:
             text = c.execute_command("CLUSTER NODES")
@@ -334,7 +338,7 @@ def main(argv: list[str]) -> int:
     if cmd == "wait-up":
         return wait_up(args[0], float(args[1]))
     if cmd == "kill-when-open":
-        return kill_when_open(args[0], float(args[1]), args[2])
+        return kill_when_open(args[0], float(args[1]), args[2], args[3])
     if cmd == "writer":
         return writer(args[0], args[1])
     raise SystemExit(f"unknown command {cmd}")
