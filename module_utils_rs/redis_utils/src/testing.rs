@@ -213,6 +213,26 @@ impl RedisProcess {
         req.extend(resp(args));
         raw_roundtrip(self.port, &req)
     }
+
+    /// MIGRATEs `keys` (one slot's) to the node on 127.0.0.1:`to_port`, authenticating there
+    /// with `password`: an interrupted reshard's moved keys, for the cluster tests. The raw reply.
+    #[must_use]
+    pub fn migrate_keys(&self, to_port: u16, password: &str, keys: &[String]) -> String {
+        let port = to_port.to_string();
+        let mut args = vec![
+            "MIGRATE",
+            "127.0.0.1",
+            &port,
+            "",
+            "0",
+            "5000",
+            "AUTH",
+            password,
+            "KEYS",
+        ];
+        args.extend(keys.iter().map(String::as_str));
+        self.raw(&args)
+    }
 }
 
 impl Drop for RedisProcess {

@@ -278,23 +278,9 @@ fn check_finds_and_fixed_closes_open_and_uncovered_slots_without_losing_keys() {
     );
     assert!(r.starts_with("+OK"), "{r}");
     let keys: Vec<String> = (0..20).map(|i| format!("{{foo}}k{i}")).collect();
-    let mut mig = vec![
-        "MIGRATE",
-        "127.0.0.1",
-        "",
-        "",
-        "0",
-        "5000",
-        "AUTH",
-        PW,
-        "KEYS",
-    ];
-    let dport = nodes[dst].port.to_string();
-    mig[2] = &dport;
-    mig.extend(keys.iter().map(String::as_str));
-    let r = reply(&nodes[own], &mig);
+    let r = nodes[own].migrate_keys(nodes[dst].port, PW, &keys);
     assert!(
-        r.starts_with("+OK"),
+        r.ends_with("+OK\r\n"),
         "MIGRATE from {} to {}: {r}",
         nodes[own].port,
         nodes[dst].port

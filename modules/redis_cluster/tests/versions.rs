@@ -92,22 +92,9 @@ fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
         &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id],
     );
     assert!(r.starts_with("+OK"), "{what}: {r}");
-    let dport = nodes[target].port.to_string();
-    let mut mig = vec![
-        "MIGRATE",
-        "127.0.0.1",
-        &dport,
-        "",
-        "0",
-        "5000",
-        "AUTH",
-        PW,
-        "KEYS",
-    ];
     let moved: Vec<String> = (0..10).map(|i| format!("{{foo}}k{i}")).collect();
-    mig.extend(moved.iter().map(String::as_str));
-    let r = reply(&nodes[owner], &mig);
-    assert!(r.starts_with("+OK"), "{what}: MIGRATE: {r}");
+    let r = nodes[owner].migrate_keys(nodes[target].port, PW, &moved);
+    assert!(r.ends_with("+OK\r\n"), "{what}: MIGRATE: {r}");
 
     // What makes Valkey different: the replicas carry the marks too (so the test is real).
     let marked = || {
