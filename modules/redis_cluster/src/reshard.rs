@@ -197,8 +197,10 @@ fn move_round(
     if let Err(e) = setslots(conn, src, &mv.from, slots, "NODE", &mv.to.id) {
         // A master that has just handed over its last slot turns itself into a replica of the
         // new owner (cluster-allow-replica-migration) as soon as the target's claim reaches it:
-        // it then refuses SETSLOT, and has nothing left to give up.
-        if !e.msg.contains("only with masters") {
+        // it then refuses SETSLOT, and has nothing left to give up. Valkey 8 also drops the
+        // connections whose SETSLOT still waited for its replicas (-UNBLOCKED, then closed), so
+        // an error there is judged by what the node is now.
+        if !(e.msg.contains("only with masters") || is_replica_now(conn, &mv.from)) {
             return Err(e);
         }
     }
@@ -207,6 +209,21 @@ fn move_round(
         let _ = setslots(conn, c, p, slots, "NODE", &mv.to.id);
     }
     Ok(keys_moved)
+}
+
+/// Whether the node answers, on a new connection, as a replica (ROLE).
+fn is_replica_now(conn: &ConnectionParams, p: &Peer) -> bool {
+    let Ok(mut c) = connect(conn, p) else {
+        return false;
+    };
+    let role: Result<serde_json::Value, _> = c.cmd_json(&["ROLE"]);
+    role.ok()
+        .and_then(|v| {
+            v.get(0)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string)
+        })
+        .is_some_and(|r| r == "slave" || r == "replica")
 }
 
 /// Runs the moves of one source, in order.
