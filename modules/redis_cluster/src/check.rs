@@ -136,6 +136,18 @@ pub fn report(views: &[NodeView]) -> Report {
     r
 }
 
+/// Whether any node, replicas included, still shows a slot MIGRATING or IMPORTING in its own
+/// view. [`report`] counts masters only; this is for waiting until Valkey 8's replicas, which
+/// copy their master's marks, have caught up too (`valkey-cli --cluster check` reports a
+/// replica's mark as an open slot).
+#[must_use]
+pub fn marks_left(views: &[NodeView]) -> bool {
+    views
+        .iter()
+        .filter_map(NodeView::myself)
+        .any(|m| !m.open_slots.is_empty())
+}
+
 /// The nodes as the result shows them.
 #[must_use]
 pub fn nodes_json(views: &[NodeView]) -> Vec<Value> {

@@ -405,7 +405,9 @@ fn apply_steps(
 }
 
 fn ready_and_closed(views: &mut [NodeView]) -> Result<bool, String> {
-    Ok(crate::form::ready(views)? && crate::check::report(views).open.is_empty())
+    Ok(crate::form::ready(views)?
+        && crate::check::report(views).open.is_empty()
+        && !crate::check::marks_left(views))
 }
 
 /// What [`apply`] did, and where the time went.

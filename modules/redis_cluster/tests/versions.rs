@@ -187,6 +187,18 @@ fn a_shrink_drains_a_master_with_a_replica(build: &ServerBuild) {
     assert_eq!(v["failed"], Value::Null, "{what}: {v}");
     assert_eq!(v["consistent"], json!(true), "{what}: {v}");
     assert_eq!(v["nodes"].as_array().map(Vec::len), Some(6), "{what}: {v}");
+    // Once it returns no node shows a slot open, replicas included: Valkey's replicas copy their
+    // master's marks, and `valkey-cli --cluster check` reports a replica's as an open slot.
+    for n in nodes
+        .iter()
+        .filter(|n| keep.contains(&&format!("127.0.0.1:{}", n.port)))
+    {
+        let me = myself_line(n);
+        assert!(
+            !me.contains("->-") && !me.contains("-<-"),
+            "{what}: a slot left open: {me}"
+        );
+    }
 }
 
 #[test]
