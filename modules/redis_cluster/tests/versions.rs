@@ -42,26 +42,36 @@ fn myself_line(n: &RedisProcess) -> String {
         .to_string()
 }
 
-fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
-    let what = format!("{} {}", build.product(), build.version);
-    let nodes: Vec<RedisProcess> = (0..6)
-        .map(|_| {
-            RedisProcess::server_of(
-                build,
-                &[
-                    "cluster-enabled yes",
-                    "cluster-node-timeout 5000",
-                    &format!("requirepass {PW}"),
-                    &format!("masterauth {PW}"),
-                ],
-            )
-        })
+/// `n` cluster-enabled nodes of `build` with the password and `extra` config lines, formed
+/// into a cluster with one replica per master by the module; the nodes, their addresses and the
+/// module's result.
+fn formed(
+    build: &ServerBuild,
+    n: usize,
+    extra: &[&str],
+) -> (Vec<RedisProcess>, Vec<String>, Value) {
+    let (pass, auth) = (format!("requirepass {PW}"), format!("masterauth {PW}"));
+    let mut lines = vec![
+        "cluster-enabled yes",
+        "cluster-node-timeout 5000",
+        &pass,
+        &auth,
+    ];
+    lines.extend_from_slice(extra);
+    let nodes: Vec<RedisProcess> = (0..n)
+        .map(|_| RedisProcess::server_of(build, &lines))
         .collect();
     let addrs: Vec<String> = nodes
         .iter()
         .map(|n| format!("127.0.0.1:{}", n.port))
         .collect();
     let v = run(&json!({"nodes": addrs, "replicas": 1, "login_password": PW, "wait_timeout": 60}));
+    (nodes, addrs, v)
+}
+
+fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
+    let what = format!("{} {}", build.product(), build.version);
+    let (nodes, _, v) = formed(build, 6, &[]);
     assert_eq!(v["consistent"], json!(true), "{what}: {v}");
 
     // The slot's owner answers the SET; any other node redirects to it.
@@ -142,28 +152,9 @@ fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
 /// its replicas. The shrink must succeed anyway (it failed so on Valkey, in CI and here).
 fn a_shrink_drains_a_master_with_a_replica(build: &ServerBuild) {
     let what = format!("{} {}", build.product(), build.version);
-    let nodes: Vec<RedisProcess> = (0..8)
-        .map(|_| {
-            RedisProcess::server_of(
-                build,
-                &[
-                    "cluster-enabled yes",
-                    "cluster-node-timeout 5000",
-                    &format!("requirepass {PW}"),
-                    &format!("masterauth {PW}"),
-                    // As the scenarios run them: each write on disk before its reply, which
-                    // makes the replicas' acknowledgements slow enough to race the hand-over.
-                    "appendonly yes",
-                    "appendfsync always",
-                ],
-            )
-        })
-        .collect();
-    let addrs: Vec<String> = nodes
-        .iter()
-        .map(|n| format!("127.0.0.1:{}", n.port))
-        .collect();
-    let v = run(&json!({"nodes": addrs, "replicas": 1, "login_password": PW, "wait_timeout": 60}));
+    // As the scenarios run them: each write on disk before its reply, which makes the
+    // replicas' acknowledgements slow enough to race the hand-over.
+    let (nodes, addrs, v) = formed(build, 8, &["appendonly yes", "appendfsync always"]);
     assert_eq!(v["consistent"], json!(true), "{what}: {v}");
     let all = v["nodes"].as_array().cloned().unwrap_or_default();
     let master = all
