@@ -323,13 +323,16 @@ fn crc16(data: &[u8]) -> u16 {
     crc
 }
 
-/// `master` or `replica`, by the node's `ROLE`.
-fn own_role(p: &ConnectionParams) -> Result<String, TargetError> {
+/// `master` or `replica`, by the node's `ROLE` (on a new connection).
+///
+/// # Errors
+/// When the node cannot be reached or answers ROLE with something else (a Sentinel).
+pub fn own_role(p: &ConnectionParams) -> Result<String, TargetError> {
     let mut con = p.connect()?;
     let v = con.cmd_json(&["ROLE"])?;
     Ok(match v.get(0).and_then(serde_json::Value::as_str) {
         Some("master") => "master".into(),
-        Some("slave") => "replica".into(),
+        Some("slave" | "replica") => "replica".into(),
         other => {
             return Err(TargetError::Topology(format!(
                 "{} answers ROLE with {other:?}",

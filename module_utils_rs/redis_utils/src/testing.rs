@@ -214,6 +214,14 @@ impl RedisProcess {
         raw_roundtrip(self.port, &req)
     }
 
+    /// [`raw`](Self::raw) without a leading `+OK` (the AUTH's, which it sends first when there is a
+    /// password): the command's own reply, for test set-up.
+    #[must_use]
+    pub fn reply(&self, args: &[&str]) -> String {
+        let r = self.raw(args);
+        r.strip_prefix("+OK\r\n").unwrap_or(&r).to_string()
+    }
+
     /// MIGRATEs `keys` (one slot's) to the node on 127.0.0.1:`to_port`, authenticating there
     /// with `password`: an interrupted reshard's moved keys, for the cluster tests. The raw reply.
     #[must_use]

@@ -200,7 +200,11 @@ fn move_round(
         // it then refuses SETSLOT, and has nothing left to give up. Valkey 8 also drops the
         // connections whose SETSLOT still waited for its replicas (-UNBLOCKED, then closed), so
         // an error there is judged by what the node is now.
-        if !(e.msg.contains("only with masters") || is_replica_now(conn, &mv.from)) {
+        let replica_now = || {
+            redis_utils::targets::own_role(&conn.for_node(&mv.from.host, mv.from.port))
+                .is_ok_and(|r| r == "replica")
+        };
+        if !(e.msg.contains("only with masters") || replica_now()) {
             return Err(e);
         }
     }
@@ -209,21 +213,6 @@ fn move_round(
         let _ = setslots(conn, c, p, slots, "NODE", &mv.to.id);
     }
     Ok(keys_moved)
-}
-
-/// Whether the node answers, on a new connection, as a replica (ROLE).
-fn is_replica_now(conn: &ConnectionParams, p: &Peer) -> bool {
-    let Ok(mut c) = connect(conn, p) else {
-        return false;
-    };
-    let role: Result<serde_json::Value, _> = c.cmd_json(&["ROLE"]);
-    role.ok()
-        .and_then(|v| {
-            v.get(0)
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_string)
-        })
-        .is_some_and(|r| r == "slave" || r == "replica")
 }
 
 /// Runs the moves of one source, in order.

@@ -47,12 +47,6 @@ fn args(nodes: &[RedisProcess], extra: Value) -> Value {
     a
 }
 
-/// A command's reply text, without the `+OK` of the AUTH that `raw` sends first.
-fn reply(n: &RedisProcess, args: &[&str]) -> String {
-    let r = n.raw(args);
-    r.strip_prefix("+OK\r\n").unwrap_or(&r).to_string()
-}
-
 fn fresh(n: &RedisProcess) -> bool {
     let info = n.raw(&["CLUSTER", "INFO"]);
     info.contains("cluster_known_nodes:1\r") && info.contains("cluster_slots_assigned:0\r")
@@ -151,18 +145,15 @@ fn bad_input_fails_before_any_node_is_changed() {
     // A node with keys.
     // (A node with no slots refuses SET with CLUSTERDOWN: give it the key's slot for a moment.)
     let slot_of_k = "7629";
-    let _ = reply(
-        &nodes[2],
-        &["CONFIG", "SET", "cluster-require-full-coverage", "no"],
-    );
-    let _ = reply(&nodes[2], &["CLUSTER", "ADDSLOTS", slot_of_k]);
+    let _ = nodes[2].reply(&["CONFIG", "SET", "cluster-require-full-coverage", "no"]);
+    let _ = nodes[2].reply(&["CLUSTER", "ADDSLOTS", slot_of_k]);
     // The lone node says cluster_state:ok after its writable delay.
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !reply(&nodes[2], &["SET", "k", "v"]).starts_with("+OK") {
+    while !nodes[2].reply(&["SET", "k", "v"]).starts_with("+OK") {
         assert!(Instant::now() < deadline, "SET never succeeded");
         std::thread::sleep(Duration::from_millis(100));
     }
-    let _ = reply(&nodes[2], &["CLUSTER", "DELSLOTS", slot_of_k]);
+    let _ = nodes[2].reply(&["CLUSTER", "DELSLOTS", slot_of_k]);
     let v = run(&args(&nodes, json!({})));
     assert!(
         v["msg"]
@@ -170,11 +161,8 @@ fn bad_input_fails_before_any_node_is_changed() {
             .is_some_and(|m| m.contains("holds 1 key(s)")),
         "{v}"
     );
-    let _ = reply(&nodes[2], &["FLUSHALL"]);
-    let _ = reply(
-        &nodes[2],
-        &["CONFIG", "SET", "cluster-require-full-coverage", "yes"],
-    );
+    let _ = nodes[2].reply(&["FLUSHALL"]);
+    let _ = nodes[2].reply(&["CONFIG", "SET", "cluster-require-full-coverage", "yes"]);
     assert!(nodes.iter().all(fresh));
     // A node in another cluster.
     let other = node();
@@ -240,14 +228,12 @@ fn check_finds_and_fixed_closes_open_and_uncovered_slots_without_losing_keys() {
     let slot = 12182;
     let (own, dst) = slot_owner_and_other(&nodes, &v, slot);
     for i in 0..50 {
-        let r = reply(
-            &nodes[own],
-            &["SET", &format!("{{foo}}k{i}"), &format!("v{i}")],
-        );
+        let r = nodes[own].reply(&["SET", &format!("{{foo}}k{i}"), &format!("v{i}")]);
         assert!(r.starts_with("+OK"), "{r}");
     }
     let id = |i: usize| {
-        reply(&nodes[i], &["CLUSTER", "MYID"])
+        nodes[i]
+            .reply(&["CLUSTER", "MYID"])
             .lines()
             .nth(1)
             .unwrap_or("")
@@ -255,27 +241,21 @@ fn check_finds_and_fixed_closes_open_and_uncovered_slots_without_losing_keys() {
     };
     let (own_id, dst_id) = (id(own), id(dst));
     // An interrupted reshard: both sides open, 20 keys already moved.
-    let r = reply(
-        &nodes[dst],
-        &[
-            "CLUSTER",
-            "SETSLOT",
-            &slot.to_string(),
-            "IMPORTING",
-            &own_id,
-        ],
-    );
+    let r = nodes[dst].reply(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "IMPORTING",
+        &own_id,
+    ]);
     assert!(r.starts_with("+OK"), "{r}");
-    let r = reply(
-        &nodes[own],
-        &[
-            "CLUSTER",
-            "SETSLOT",
-            &slot.to_string(),
-            "MIGRATING",
-            &dst_id,
-        ],
-    );
+    let r = nodes[own].reply(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "MIGRATING",
+        &dst_id,
+    ]);
     assert!(r.starts_with("+OK"), "{r}");
     let keys: Vec<String> = (0..20).map(|i| format!("{{foo}}k{i}")).collect();
     let r = nodes[own].migrate_keys(nodes[dst].port, PW, &keys);
@@ -287,7 +267,7 @@ fn check_finds_and_fixed_closes_open_and_uncovered_slots_without_losing_keys() {
     );
     // And an uncovered, empty slot.
     let (own2, _) = slot_owner_and_other(&nodes, &v, 100);
-    let r = reply(&nodes[own2], &["CLUSTER", "DELSLOTS", "100"]);
+    let r = nodes[own2].reply(&["CLUSTER", "DELSLOTS", "100"]);
     assert!(r.starts_with("+OK"), "{r}");
     std::thread::sleep(Duration::from_millis(300));
     let seed =
@@ -318,7 +298,7 @@ fn check_finds_and_fixed_closes_open_and_uncovered_slots_without_losing_keys() {
     assert_eq!(v["consistent"], json!(true), "{v}");
     // Every key is on the slot's new owner with its value.
     for i in 0..50 {
-        let r = reply(&nodes[dst], &["GET", &format!("{{foo}}k{i}")]);
+        let r = nodes[dst].reply(&["GET", &format!("{{foo}}k{i}")]);
         assert!(r.contains(&format!("v{i}")), "key {i}: {r}");
     }
     assert_eq!(run(&f)["changed"], json!(false));
@@ -356,7 +336,9 @@ fn an_unreachable_bus_port_is_named_when_the_wait_runs_out() {
     );
     // The settings lowered for the forming were put back on the failure path too.
     for n in &nodes {
-        assert!(reply(n, &["CONFIG", "GET", "cluster-node-timeout"]).contains("5000"));
+        assert!(n
+            .reply(&["CONFIG", "GET", "cluster-node-timeout"])
+            .contains("5000"));
     }
 }
 
@@ -439,7 +421,7 @@ fn grows_and_shrinks_live_without_losing_a_key() {
         .iter()
         .filter(|p| masters.contains(&format!("127.0.0.1:{}", p.port).as_str()))
     {
-        assert!(reply(node, &["FUNCTION", "LOAD", lib]).contains("cfgrow"));
+        assert!(node.reply(&["FUNCTION", "LOAD", lib]).contains("cfgrow"));
     }
     // Grow: two empty nodes join, one as a master (slots move onto it), one as its replica.
     let mut grow = args(&nodes, json!({}));
@@ -508,7 +490,9 @@ fn grows_and_shrinks_live_without_losing_a_key() {
         "removed nodes were not reset"
     );
     for n in six {
-        assert!(!reply(n, &["CLUSTER", "NODES"]).contains(&format!(":{}@", nodes[6].port)));
+        assert!(!n
+            .reply(&["CLUSTER", "NODES"])
+            .contains(&format!(":{}@", nodes[6].port)));
     }
     assert_keys(nodes[0].port, "key:", 3000);
     assert_eq!(
@@ -527,32 +511,27 @@ fn the_next_run_closes_a_slot_left_open_by_an_interrupted_reshard() {
     let (own, dst) = slot_owner_and_other(&nodes, &v, slot);
     write_keys(nodes[0].port, "{foo}x", 30);
     let id = |i: usize| {
-        reply(&nodes[i], &["CLUSTER", "MYID"])
+        nodes[i]
+            .reply(&["CLUSTER", "MYID"])
             .lines()
             .nth(1)
             .unwrap_or("")
             .to_string()
     };
-    let _ = reply(
-        &nodes[dst],
-        &[
-            "CLUSTER",
-            "SETSLOT",
-            &slot.to_string(),
-            "IMPORTING",
-            &id(own),
-        ],
-    );
-    let _ = reply(
-        &nodes[own],
-        &[
-            "CLUSTER",
-            "SETSLOT",
-            &slot.to_string(),
-            "MIGRATING",
-            &id(dst),
-        ],
-    );
+    let _ = nodes[dst].reply(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "IMPORTING",
+        &id(own),
+    ]);
+    let _ = nodes[own].reply(&[
+        "CLUSTER",
+        "SETSLOT",
+        &slot.to_string(),
+        "MIGRATING",
+        &id(dst),
+    ]);
     let v = run(&args(&nodes, json!({})));
     assert_eq!(v["changed"], json!(true), "{v}");
     assert!(

@@ -19,14 +19,8 @@ fn run(args: &Value) -> Value {
     v
 }
 
-/// A reply without the `+OK` of the AUTH that `raw` sends first.
-fn reply(n: &RedisProcess, args: &[&str]) -> String {
-    let r = n.raw(args);
-    r.strip_prefix("+OK\r\n").unwrap_or(&r).to_string()
-}
-
 fn myid(n: &RedisProcess) -> String {
-    reply(n, &["CLUSTER", "MYID"])
+    n.reply(&["CLUSTER", "MYID"])
         .lines()
         .nth(1)
         .unwrap_or("")
@@ -35,7 +29,7 @@ fn myid(n: &RedisProcess) -> String {
 
 /// The node's own CLUSTER NODES line.
 fn myself_line(n: &RedisProcess) -> String {
-    reply(n, &["CLUSTER", "NODES"])
+    n.reply(&["CLUSTER", "NODES"])
         .lines()
         .find(|l| l.contains("myself"))
         .unwrap_or("")
@@ -77,30 +71,21 @@ fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
     // The slot's owner answers the SET; any other node redirects to it.
     let owner = nodes
         .iter()
-        .position(|n| reply(n, &["SET", "{foo}k0", "v0"]).starts_with("+OK"))
+        .position(|n| n.reply(&["SET", "{foo}k0", "v0"]).starts_with("+OK"))
         .unwrap_or_else(|| panic!("{what}: no node took {{foo}}k0"));
     let is_master = |n: &RedisProcess| myself_line(n).contains("master");
     let target = (0..6)
         .find(|i| *i != owner && is_master(&nodes[*i]))
         .unwrap_or_else(|| panic!("{what}: no second master"));
     for i in 1..30 {
-        let r = reply(
-            &nodes[owner],
-            &["SET", &format!("{{foo}}k{i}"), &format!("v{i}")],
-        );
+        let r = nodes[owner].reply(&["SET", &format!("{{foo}}k{i}"), &format!("v{i}")]);
         assert!(r.starts_with("+OK"), "{what}: {r}");
     }
     let (src_id, dst_id) = (myid(&nodes[owner]), myid(&nodes[target]));
     let s = SLOT.to_string();
-    let r = reply(
-        &nodes[target],
-        &["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id],
-    );
+    let r = nodes[target].reply(&["CLUSTER", "SETSLOT", &s, "IMPORTING", &src_id]);
     assert!(r.starts_with("+OK"), "{what}: {r}");
-    let r = reply(
-        &nodes[owner],
-        &["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id],
-    );
+    let r = nodes[owner].reply(&["CLUSTER", "SETSLOT", &s, "MIGRATING", &dst_id]);
     assert!(r.starts_with("+OK"), "{what}: {r}");
     let moved: Vec<String> = (0..10).map(|i| format!("{{foo}}k{i}")).collect();
     let r = nodes[owner].migrate_keys(nodes[target].port, PW, &moved);
@@ -136,7 +121,7 @@ fn interrupted_move_is_one_open_slot_that_fixed_closes(build: &ServerBuild) {
     assert_eq!(v["changed"], json!(true), "{what}: {v}");
     assert_eq!(v["consistent"], json!(true), "{what}: {v}");
     for i in 0..30 {
-        let r = reply(&nodes[target], &["GET", &format!("{{foo}}k{i}")]);
+        let r = nodes[target].reply(&["GET", &format!("{{foo}}k{i}")]);
         assert!(
             r.contains(&format!("v{i}")),
             "{what}: key {i} on the new owner: {r}"

@@ -33,12 +33,6 @@ fn on(s: &RedisProcess, command: &[&str], extra: Value) -> Value {
     a
 }
 
-/// A command's reply text, without the `+OK` of the AUTH that `raw` sends first.
-fn reply(s: &RedisProcess, args: &[&str]) -> String {
-    let r = s.raw(args);
-    r.strip_prefix("+OK\r\n").unwrap_or(&r).to_string()
-}
-
 fn msg(v: &Value) -> &str {
     v["msg"].as_str().unwrap_or_default()
 }
@@ -175,11 +169,12 @@ fn writes_change_reads_do_not_and_check_mode_skips_writes() {
         assert!(v.get("reply").is_none(), "{v}");
     }
     assert!(
-        reply(&s, &["GET", "k"]).contains("\r\n1\r\n"),
+        s.reply(&["GET", "k"]).contains("\r\n1\r\n"),
         "check mode wrote"
     );
     assert!(
-        reply(&s, &["CONFIG", "GET", "maxmemory"]).contains("\r\n0\r\n"),
+        s.reply(&["CONFIG", "GET", "maxmemory"])
+            .contains("\r\n0\r\n"),
         "check mode changed the config"
     );
     for (cmd, want) in [
@@ -202,8 +197,8 @@ fn writes_change_reads_do_not_and_check_mode_skips_writes() {
 #[test]
 fn bad_input_fails_before_anything_is_sent() {
     let s = server();
-    assert!(reply(&s, &["SET", "keep", "v"]).contains("OK"));
-    let before = reply(&s, &["INFO", "commandstats"]);
+    assert!(s.reply(&["SET", "keep", "v"]).contains("OK"));
+    let before = s.reply(&["INFO", "commandstats"]);
     let cases: Vec<(Value, &str)> = vec![
         (json!([]), "command is empty"),
         (json!([""]), "command is empty"),
@@ -237,7 +232,7 @@ fn bad_input_fails_before_anything_is_sent() {
         assert!(msg(&v).contains(want), "{command}: {v}");
     }
     // Nothing but COMMAND INFO (and the connection's own AUTH/HELLO/INFO) reached the server.
-    let after = reply(&s, &["INFO", "commandstats"]);
+    let after = s.reply(&["INFO", "commandstats"]);
     let calls = |text: &str, cmd: &str| {
         text.lines()
             .find(|l| l.starts_with(&format!("cmdstat_{cmd}:")))
@@ -246,7 +241,7 @@ fn bad_input_fails_before_anything_is_sent() {
     for cmd in ["set", "get", "config|get", "subscribe", "flushall"] {
         assert_eq!(calls(&before, cmd), calls(&after, cmd), "{cmd} was sent");
     }
-    assert!(reply(&s, &["GET", "keep"]).contains("\r\nv\r\n"));
+    assert!(s.reply(&["GET", "keep"]).contains("\r\nv\r\n"));
     // A secret_args index out of range.
     let v = run(&on(&s, &["PING"], json!({"secret_args": [3]})));
     assert!(msg(&v).contains("secret_args: 3 is not an index"), "{v}");
@@ -298,7 +293,7 @@ fn master_of_a_sentinel_group() {
         json!([format!("127.0.0.1:{}", master.port)]),
         "{v}"
     );
-    assert!(reply(&master, &["GET", "via"]).contains("sentinel"));
+    assert!(master.reply(&["GET", "via"]).contains("sentinel"));
     let mut b = a.clone();
     b["master_name"] = json!("nope");
     let v = run(&b);
@@ -352,8 +347,8 @@ fn every_node_or_every_master_of_a_cluster() {
     assert_eq!(v["replies"].as_array().map(Vec::len), Some(3), "{v}");
     let mut masters = 0;
     for n in &nodes {
-        let is_master = reply(n, &["ROLE"]).contains("master");
-        let policy = reply(n, &["CONFIG", "GET", "maxmemory-policy"]);
+        let is_master = n.reply(&["ROLE"]).contains("master");
+        let policy = n.reply(&["CONFIG", "GET", "maxmemory-policy"]);
         assert_eq!(policy.contains("allkeys-lru"), is_master, "{}", n.port);
         masters += usize::from(is_master);
     }
@@ -365,9 +360,9 @@ fn every_node_or_every_master_of_a_cluster() {
         json!({"targets": "all_nodes", "_ansible_check_mode": true}),
     ));
     assert_eq!(v["sent"], json!(false), "{v}");
-    assert!(nodes
-        .iter()
-        .all(|n| !reply(n, &["CONFIG", "GET", "maxmemory-policy"]).contains("volatile-lfu")));
+    assert!(nodes.iter().all(|n| !n
+        .reply(&["CONFIG", "GET", "maxmemory-policy"])
+        .contains("volatile-lfu")));
     // A plain server is not a cluster.
     let plain = server();
     let v = run(&on(&plain, &["PING"], json!({"targets": "masters"})));
