@@ -294,16 +294,15 @@ pub fn live(desired: &Desired, server: &ServerState) -> Plan {
         .filter(|_| !desired.by_directives || desired.content_changed)
     {
         for (d, _) in desired_values(o).into_iter().filter(|(k, v)| {
-            !wanted.contains_key(k)
-                && directives::kind(k) != Some(Kind::FileOnly)
-                && !(desired.by_directives && compare::same_as_absent(k, v))
-                // Already at the value Redis has without the line (a `replicaof` dropped from
-                // the file of a server that is a master by now, after a failover): the restart
-                // would change nothing.
-                && !server
+            // The line said what Redis has without it anyway, or the server is already at that
+            // value (a `replicaof` dropped from the file of a server that is a master by now,
+            // after a failover): the restart would change nothing.
+            let as_without = (desired.by_directives && compare::same_as_absent(k, v))
+                || server
                     .config
                     .get(k.as_str())
-                    .is_some_and(|cur| compare::same_as_absent(k, cur))
+                    .is_some_and(|cur| compare::same_as_absent(k, cur));
+            !wanted.contains_key(k) && directives::kind(k) != Some(Kind::FileOnly) && !as_without
         }) {
             plan.restart.push(Restart::about(
                 d,
